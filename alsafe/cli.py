@@ -1,0 +1,50 @@
+"""The ``alsafe`` command line: data, tables, and (as they land) reproduce / init."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from alsafe import data
+
+
+def _data_fetch(args) -> int:
+    folder = data.paper_data_dir()
+    print(f"The paper's seven files are verified in {folder}.")
+    for note in data.dataset_notes(folder):
+        print(f"  note: {note}")
+    return 0
+
+
+def _table3(args) -> int:
+    from alsafe.balance import table3, table3_notes
+    from alsafe.report import save_table
+
+    started = time.time()
+    table = table3(data.load_paper_dataset())
+    notes = table3_notes(table)
+    path = save_table(table, "table3", params={"source": "released splits"}, started_at=started, notes=notes)
+    print(table.to_string(index=False))
+    print("\n".join(notes))
+    print(f"Wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alsafe", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch = commands.add_parser("data", help="download (or find via ALSAFE_DATA_DIR) and verify the paper's dataset")
+    fetch.set_defaults(run=_data_fetch)
+    t3 = commands.add_parser("table3", help="regenerate Table 3 into results/table3.csv")
+    t3.set_defaults(run=_table3)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (data.DataError, ValueError, FileNotFoundError) as error:
+        print(f"alsafe: {error}", file=sys.stderr)
+        return 2

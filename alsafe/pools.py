@@ -1,0 +1,127 @@
+"""A user's own data: read a pool or labeled set from CSV, TSV, JSONL or Parquet into the canonical table.
+
+Every problem is reported as one :class:`PoolError` naming the file, the row (1-based, as a
+spreadsheet counts data rows) and the column, before anything is written anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from alsafe.store import RunStore
+from alsafe.taxonomy import PAPER_TAXONOMY, Taxonomy
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+
+class PoolError(ValueError):
+    """Bad input in a user's file; the message names file, row and column."""
+
+
+def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
+    """Read a file as strings, choosing the format from its suffix unless ``format`` is given."""
+    path = Path(path)
+    if not path.exists():
+        raise PoolError(f"{path} does not exist.")
+    kind = format or FORMATS.get(path.suffix.lower())
+    if kind not in FORMATS.values():
+        raise PoolError(f"{path}: unknown format {path.suffix!r}; use one of {', '.join(sorted(FORMATS))} "
+                        "or pass format=.")
+    if kind == "parquet":
+        try:
+            return pd.read_parquet(path)
+        except Exception as error:  # pyarrow raises several types for a damaged file
+            raise PoolError(f"{path}: not a readable Parquet file ({error}).") from None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise PoolError(f"{path}, line {line}: bytes that are not UTF-8 at offset {error.start} "
+                        "(save the file as UTF-8).") from None
+    if kind == "jsonl":
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise PoolError(f"{path}, line {number}: not valid JSON ({error.msg}).") from None
+            if not isinstance(record, dict):
+                raise PoolError(f"{path}, line {number}: expected a JSON object per line.")
+            records.append(record)
+        return pd.DataFrame.from_records(records)
+    try:
+        # TSV is read without quoting: titles carry quote characters (as in the paper's files).
+        return pd.read_csv(io.StringIO(text), sep="\t" if kind == "tsv" else ",", dtype=str,
+                           keep_default_na=False, quoting=3 if kind == "tsv" else 0)
+    except pd.errors.ParserError as error:
+        raise PoolError(f"{path}: cannot be parsed as {kind.upper()} ({error}).") from None
+
+
+def import_table(path: str | Path, text_column: str = "text", id_column: str | None = "id",
+                 label_column: str | None = None, taxonomy: Taxonomy = PAPER_TAXONOMY,
+                 extra_columns: dict[str, str] | None = None, format: str | None = None) -> pd.DataFrame:
+    """Read and validate a user's file into ``id, text[, label]`` plus mapped extra columns.
+
+    Parameters
+    ----------
+    path : the file (CSV, TSV, JSONL or Parquet).
+    text_column, id_column, label_column : which of the file's columns hold these. Without an
+        id column, ids are ``row-<n>``.
+    taxonomy : labels must be among its names.
+    extra_columns : more columns to keep, as ``{canonical_name: file_column}`` (e.g. ``{"subreddit": "sub"}``).
+    """
+    path = Path(path)
+    table = read_table(path, format)
+    wanted = {"text": text_column, "id": id_column, "label": label_column, **(extra_columns or {})}
+    for canonical, column in wanted.items():
+        if column is not None and column not in table.columns:
+            raise PoolError(f"{path}: no column {column!r} for the {canonical} (columns: {', '.join(map(str, table.columns))}).")
+    rows = lambda mask: [int(i) + 1 for i in table.index[mask]]  # noqa: E731  1-based data rows
+
+    texts = table[text_column]
+    missing = texts.isna() | (texts.astype(str).str.strip() == "")
+    if missing.any():
+        first = rows(missing)
+        raise PoolError(f"{path}, row {first[0]}, column {text_column!r}: empty or whitespace-only text"
+                        + (f" ({len(first)} such rows)." if len(first) > 1 else "."))
+    if id_column is None:
+        ids = pd.Series([f"row-{i + 1}" for i in range(len(table))], index=table.index)
+    else:
+        ids = table[id_column].astype(str).str.strip()
+        blank = ids.isin(["", "nan", "None"])
+        if blank.any():
+            raise PoolError(f"{path}, row {rows(blank)[0]}, column {id_column!r}: empty id.")
+        repeated = ids.duplicated(keep=False)
+        if repeated.any():
+            value = ids[repeated].iloc[0]
+            where = rows(ids == value)
+            raise PoolError(f"{path}, rows {', '.join(map(str, where[:5]))}, column {id_column!r}: "
+                            f"duplicate id {value!r}; ids must be unique.")
+    out = pd.DataFrame({"id": ids, "text": texts.astype(str).str.strip()})
+    if label_column is not None:
+        labels = table[label_column].astype(str).str.strip()
+        unknown = ~labels.isin(taxonomy.names)
+        if unknown.any():
+            first = rows(unknown)[0]
+            raise PoolError(f"{path}, row {first}, column {label_column!r}: unknown label {labels[unknown].iloc[0]!r}; "
+                            f"the taxonomy has {', '.join(taxonomy.names)}.")
+        out["label"] = labels
+    for canonical, column in (extra_columns or {}).items():
+        out[canonical] = table[column].astype(str)
+    return out.reset_index(drop=True)
+
+
+def import_into_store(store: RunStore, path: str | Path, role: str = "pool", **mapping) -> int:
+    """Validate a file with :func:`import_table` and add it to ``store`` in one transaction.
+
+    The taxonomy is the store's; a file that fails validation adds nothing.
+    """
+    table = import_table(path, taxonomy=store.taxonomy, **mapping)
+    return store.add_items(table, role=role, source=str(path))

@@ -1,0 +1,58 @@
+"""Results as files: tables to ``results/<id>.csv`` with a metadata file, the paper's numbers beside ours."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from alsafe import config
+from alsafe.files import write_atomically
+
+
+def paper_results(table: str | None = None) -> pd.DataFrame:
+    """The paper's reported numbers (``table, setting, approach, model, metric, value``; percent)."""
+    results = pd.read_csv(config.paper_results_csv(), keep_default_na=False)
+    return results if table is None else results[results["table"] == table].reset_index(drop=True)
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with ``-dirty`` when it has uncommitted changes), or None outside git."""
+    try:
+        root = Path(__file__).resolve().parent.parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def save_table(table: pd.DataFrame, table_id: str, params: dict | None = None, started_at: float | None = None,
+               notes: list[str] | None = None, folder: Path | None = None) -> Path:
+    """Write ``table`` to ``<folder>/<table_id>.csv`` and ``<table_id>.meta.json`` beside it.
+
+    The metadata records the git commit, the parameters, the wall time since ``started_at``
+    and any notes (for example why a number differs from the paper's).
+    """
+    folder = Path(folder) if folder else config.results_dir()
+    path = write_atomically(folder / f"{table_id}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    meta = {
+        "table": table_id,
+        "rows": len(table),
+        "columns": list(map(str, table.columns)),
+        "git_commit": git_commit(),
+        "params": params or {},
+        "wall_time_s": None if started_at is None else round(time.time() - started_at, 3),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "notes": notes or [],
+    }
+    write_atomically(folder / f"{table_id}.meta.json",
+                     lambda tmp: tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8"))
+    return path

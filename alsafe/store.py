@@ -1,0 +1,509 @@
+"""The run store: one SQLite file per run holding everything the run produced.
+
+Tables (see ``SCHEMA``): ``meta`` (taxonomy, parameters), ``items`` (pool and labeled texts),
+``labels`` (human answers, with annotator and time; retracted, never deleted), ``rounds`` and
+``selections`` (what each round picked, why, and how far it got), ``variations`` (LLM outputs with
+their filter verdicts) and ``llm_calls`` (the content-addressed generation cache and cost ledger).
+
+Every public write is one transaction: a process killed at any moment leaves the file as it was
+after the last completed call. WAL journaling with ``synchronous=FULL`` keeps committed rows on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pandas as pd
+
+from alsafe.files import write_atomically
+from alsafe.taxonomy import PAPER_TAXONOMY, Taxonomy
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('pool', 'labeled', 'dev', 'test')),
+    gold_label TEXT,
+    subreddit TEXT,
+    source TEXT,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL REFERENCES items(id),
+    label TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    note TEXT,
+    round INTEGER,
+    created_at REAL NOT NULL,
+    retracted_at REAL
+);
+CREATE INDEX IF NOT EXISTS labels_item ON labels(item_id);
+CREATE TABLE IF NOT EXISTS rounds (
+    round INTEGER PRIMARY KEY,
+    strategy TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('selected', 'labeled', 'generated', 'trained')),
+    n_selected INTEGER NOT NULL,
+    metrics TEXT,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS selections (
+    round INTEGER NOT NULL REFERENCES rounds(round),
+    item_id TEXT NOT NULL REFERENCES items(id),
+    position INTEGER NOT NULL,
+    cluster INTEGER,
+    score REAL,
+    predicted_label TEXT,
+    PRIMARY KEY (round, item_id)
+);
+CREATE TABLE IF NOT EXISTS variations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seed_id TEXT NOT NULL REFERENCES items(id),
+    round INTEGER,
+    sample_index INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    label TEXT NOT NULL,
+    relation TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+    reason TEXT,
+    reviewed_by TEXT,
+    reviewed_at REAL,
+    created_at REAL NOT NULL,
+    UNIQUE (seed_id, relation, label, prompt_hash, sample_index)
+);
+CREATE INDEX IF NOT EXISTS variations_seed ON variations(seed_id);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cache_key TEXT NOT NULL UNIQUE,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    params TEXT NOT NULL,
+    response TEXT NOT NULL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd REAL,
+    latency_s REAL,
+    created_at REAL NOT NULL
+);
+"""
+
+ROLES = ("pool", "labeled", "dev", "test")
+ROUND_STATUSES = ("selected", "labeled", "generated", "trained")
+
+
+class StoreError(ValueError):
+    """A request the store refuses; the message names the item, label or round."""
+
+
+class RunStore:
+    """One run's SQLite file.
+
+    Use :meth:`create` for a new run and :meth:`open` to continue one; both return a store
+    that can be used as a context manager (closing the connection on exit).
+    """
+
+    def __init__(self, path: str | Path, connection: sqlite3.Connection):
+        self.path = Path(path)
+        self._db = connection
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, taxonomy: Taxonomy = PAPER_TAXONOMY, params: dict | None = None,
+               exist_ok: bool = False) -> "RunStore":
+        """Create a new run file holding ``taxonomy`` and the run's ``params``."""
+        path = Path(path)
+        if path.exists():
+            if not exist_ok:
+                raise FileExistsError(f"Run store {path} already exists; open it with RunStore.open to continue.")
+            return cls.open(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(path, _connect(path))
+        with store.transaction() as db:
+            # executescript() would commit on its own; run the statements inside our transaction.
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
+            now = str(time.time())
+            db.executemany(
+                "INSERT INTO meta(key, value) VALUES (?, ?)",
+                [("schema_version", str(SCHEMA_VERSION)), ("created_at", now),
+                 ("taxonomy", json.dumps(taxonomy.to_dict())), ("params", json.dumps(params or {}, default=str))],
+            )
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunStore":
+        """Open an existing run file."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"Run store {path} does not exist; create it with RunStore.create.")
+        store = cls(path, _connect(path))
+        try:
+            version = store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as error:
+            store.close()
+            raise StoreError(f"{path} is not an alsafe run store ({error}).") from None
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            store.close()
+            raise StoreError(f"{path} has schema version {version and version[0]}, expected {SCHEMA_VERSION}.")
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic step: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    # -- metadata ------------------------------------------------------------------------
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return Taxonomy.from_dict(json.loads(self._meta("taxonomy")), source=str(self.path))
+
+    @property
+    def params(self) -> dict:
+        return json.loads(self._meta("params"))
+
+    def set_params(self, params: dict) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'params'", (json.dumps(params, default=str),))
+
+    def _meta(self, key: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} has no `{key}` entry in its meta table.")
+        return row[0]
+
+    # -- items ---------------------------------------------------------------------------
+    def add_items(self, table: pd.DataFrame, role: str, source: str = "", annotator: str = "import") -> int:
+        """Add texts with columns ``id``, ``text`` and optionally ``label``, ``subreddit``.
+
+        For ``role='labeled'`` the ``label`` column becomes a human label by ``annotator``;
+        for other roles it is kept as the gold answer (used by the simulated oracle and for
+        evaluation). All rows are checked first; any problem adds nothing.
+        """
+        if role not in ROLES:
+            raise StoreError(f"role must be one of {', '.join(ROLES)}, not {role!r}.")
+        for column in ("id", "text"):
+            if column not in table.columns:
+                raise StoreError(f"The table for role {role!r} has no `{column}` column.")
+        if role == "labeled" and "label" not in table.columns:
+            raise StoreError("Labeled items need a `label` column.")
+        ids = table["id"].astype(str)
+        repeated = ids[ids.duplicated()].unique()
+        if len(repeated):
+            raise StoreError(f"Item ids repeat within the new rows: {', '.join(repeated[:5])}.")
+        known = self._existing_ids(ids.tolist())
+        if known:
+            raise StoreError(f"Items already in the store: {', '.join(sorted(known)[:5])}.")
+        texts = table["text"].astype(str)
+        empty = ids[texts.str.strip() == ""]
+        if len(empty):
+            raise StoreError(f"Items with empty text: {', '.join(empty[:5])}.")
+        labels = table["label"] if "label" in table.columns else pd.Series([None] * len(table), index=table.index)
+        self._check_labels([l for l in labels if l is not None and not pd.isna(l)])
+        subreddits = table["subreddit"] if "subreddit" in table.columns else pd.Series([None] * len(table), index=table.index)
+        now = time.time()
+        rows = [
+            (i, t, role, None if pd.isna(l) else str(l), None if pd.isna(s) else str(s), source, now)
+            for i, t, l, s in zip(ids, texts, labels, subreddits)
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO items(id, text, role, gold_label, subreddit, source, added_at) VALUES (?,?,?,?,?,?,?)",
+                rows,
+            )
+            if role == "labeled":
+                db.executemany(
+                    "INSERT INTO labels(item_id, label, annotator, created_at) VALUES (?,?,?,?)",
+                    [(r[0], r[3], annotator, now) for r in rows],
+                )
+        return len(rows)
+
+    def items(self, role: str | None = None) -> pd.DataFrame:
+        """Items (``id, text, role, gold_label, subreddit, source``), in insertion order."""
+        query = "SELECT id, text, role, gold_label, subreddit, source FROM items"
+        params: tuple = ()
+        if role is not None:
+            query += " WHERE role = ?"
+            params = (role,)
+        return pd.read_sql_query(query + " ORDER BY rowid", self._db, params=params)
+
+    def _existing_ids(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._db.execute(f"SELECT id FROM items WHERE id IN ({marks})", chunk))
+        return found
+
+    def _check_labels(self, labels: Iterable[str]) -> None:
+        taxonomy = self.taxonomy
+        unknown = sorted({str(l) for l in labels} - set(taxonomy.names))
+        if unknown:
+            raise StoreError(
+                f"Unknown label(s) {', '.join(map(repr, unknown))}; this run's taxonomy has {', '.join(taxonomy.names)}."
+            )
+
+    # -- labels --------------------------------------------------------------------------
+    def add_label(self, item_id: str, label: str, annotator: str, note: str | None = None,
+                  round: int | None = None) -> int:
+        """Record one human label, committed at once; returns its id (for :meth:`retract_label`)."""
+        self._check_labels([label])
+        if not self._existing_ids([item_id]):
+            raise StoreError(f"No item {item_id!r} in {self.path}.")
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO labels(item_id, label, annotator, note, round, created_at) VALUES (?,?,?,?,?,?)",
+                (item_id, label, annotator, note, round, time.time()),
+            )
+        return int(cursor.lastrowid)
+
+    def retract_label(self, label_id: int) -> None:
+        """Undo a label: it stays in the file for the record but no longer counts."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE labels SET retracted_at = ? WHERE id = ? AND retracted_at IS NULL", (time.time(), label_id)
+            ).rowcount
+        if not changed:
+            raise StoreError(f"No active label with id {label_id} to retract.")
+
+    def labels(self, include_retracted: bool = False) -> pd.DataFrame:
+        """Every label event (``id, item_id, label, annotator, note, round, created_at, retracted_at``)."""
+        query = "SELECT id, item_id, label, annotator, note, round, created_at, retracted_at FROM labels"
+        if not include_retracted:
+            query += " WHERE retracted_at IS NULL"
+        return pd.read_sql_query(query + " ORDER BY id", self._db)
+
+    def labeled(self) -> pd.DataFrame:
+        """Items with their current human label (the latest active one): ``id, text, label, annotator, round``."""
+        return pd.read_sql_query(
+            """
+            SELECT i.id, i.text, l.label, l.annotator, l.round, i.role, i.subreddit
+            FROM items i JOIN labels l ON l.item_id = i.id
+            WHERE l.id = (SELECT MAX(id) FROM labels WHERE item_id = i.id AND retracted_at IS NULL)
+            ORDER BY l.id
+            """,
+            self._db,
+        )
+
+    # -- rounds --------------------------------------------------------------------------
+    def start_round(self, round: int, strategy: str, selection: pd.DataFrame) -> None:
+        """Record a round's selection (columns ``item_id`` and optional ``cluster, score, predicted_label``)."""
+        if self._db.execute("SELECT 1 FROM rounds WHERE round = ?", (round,)).fetchone():
+            raise StoreError(f"Round {round} already exists in {self.path}.")
+        ids = selection["item_id"].astype(str).tolist()
+        missing = set(ids) - self._existing_ids(ids)
+        if missing:
+            raise StoreError(f"Round {round} selects items not in the store: {', '.join(sorted(missing)[:5])}.")
+        now = time.time()
+        column = lambda name: selection[name].tolist() if name in selection.columns else [None] * len(ids)
+        rows = [
+            (round, item, position, None if c is None or pd.isna(c) else int(c),
+             None if s is None or pd.isna(s) else float(s), p)
+            for position, (item, c, s, p) in enumerate(
+                zip(ids, column("cluster"), column("score"), column("predicted_label")))
+        ]
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO rounds(round, strategy, status, n_selected, started_at, updated_at) VALUES (?,?,?,?,?,?)",
+                (round, strategy, "selected", len(ids), now, now),
+            )
+            db.executemany(
+                "INSERT INTO selections(round, item_id, position, cluster, score, predicted_label) VALUES (?,?,?,?,?,?)",
+                rows,
+            )
+
+    def set_round_status(self, round: int, status: str, metrics: dict | None = None) -> None:
+        """Advance a round to ``status`` (optionally storing learner ``metrics``)."""
+        if status not in ROUND_STATUSES:
+            raise StoreError(f"status must be one of {', '.join(ROUND_STATUSES)}, not {status!r}.")
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE rounds SET status = ?, metrics = COALESCE(?, metrics), updated_at = ? WHERE round = ?",
+                (status, json.dumps(metrics) if metrics is not None else None, time.time(), round),
+            ).rowcount
+        if not changed:
+            raise StoreError(f"No round {round} in {self.path}.")
+
+    def rounds(self) -> pd.DataFrame:
+        """One row per round: ``round, strategy, status, n_selected, metrics`` (metrics as dicts)."""
+        table = pd.read_sql_query(
+            "SELECT round, strategy, status, n_selected, metrics, started_at, updated_at FROM rounds ORDER BY round",
+            self._db,
+        )
+        table["metrics"] = [json.loads(m) if m else {} for m in table["metrics"]]
+        return table
+
+    def selections(self, round: int | None = None) -> pd.DataFrame:
+        """Selected items with their text and current label (None while unanswered)."""
+        query = """
+            SELECT s.round, s.position, s.item_id, i.text, s.cluster, s.score, s.predicted_label,
+                   (SELECT label FROM labels WHERE item_id = s.item_id AND retracted_at IS NULL
+                    ORDER BY id DESC LIMIT 1) AS label
+            FROM selections s JOIN items i ON i.id = s.item_id
+        """
+        params: tuple = ()
+        if round is not None:
+            query += " WHERE s.round = ?"
+            params = (round,)
+        return pd.read_sql_query(query + " ORDER BY s.round, s.position", self._db, params=params)
+
+    def queue(self, round: int | None = None) -> pd.DataFrame:
+        """Selected items still waiting for a label, in selection order."""
+        table = self.selections(round)
+        return table[table["label"].isna()].reset_index(drop=True)
+
+    # -- variations ----------------------------------------------------------------------
+    def add_variations(self, rows: pd.DataFrame | list[dict]) -> int:
+        """Record generated variations with their verdicts (all in one transaction).
+
+        Each row needs ``seed_id, sample_index, text, label, relation, backend, model, prompt_hash,
+        status`` (``accepted``/``rejected``) and, for rejections, a ``reason``. Rows already present
+        (same seed, relation, label, prompt and sample) are left as they are.
+        """
+        records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
+        for record in records:
+            if record.get("status") not in ("accepted", "rejected"):
+                raise StoreError(f"Variation of {record.get('seed_id')!r} has status {record.get('status')!r}; "
+                                 "use 'accepted' or 'rejected'.")
+            if record["status"] == "rejected" and not record.get("reason"):
+                raise StoreError(f"Rejected variation of {record.get('seed_id')!r} needs a reason.")
+        self._check_labels([r["label"] for r in records])
+        now = time.time()
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                """INSERT OR IGNORE INTO variations(seed_id, round, sample_index, text, label, relation, backend,
+                   model, prompt_hash, status, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+                [(r["seed_id"], r.get("round"), int(r["sample_index"]), r["text"], r["label"], r["relation"],
+                  r["backend"], r["model"], r["prompt_hash"], r["status"], r.get("reason"), now) for r in records],
+            )
+            added = db.total_changes - before
+        return added
+
+    def review_variation(self, variation_id: int, accepted: bool, reviewer: str, reason: str | None = None) -> None:
+        """A human's verdict on one variation (the check of the relation R)."""
+        if not accepted and not reason:
+            raise StoreError(f"Rejecting variation {variation_id} needs a reason.")
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE variations SET status = ?, reason = ?, reviewed_by = ?, reviewed_at = ? WHERE id = ?",
+                ("accepted" if accepted else "rejected", reason, reviewer, time.time(), variation_id),
+            ).rowcount
+        if not changed:
+            raise StoreError(f"No variation with id {variation_id}.")
+
+    def variations(self, seed_id: str | None = None, status: str | None = None) -> pd.DataFrame:
+        query = "SELECT * FROM variations WHERE 1 = 1"
+        params: list = []
+        if seed_id is not None:
+            query += " AND seed_id = ?"
+            params.append(seed_id)
+        if status is not None:
+            query += " AND status = ?"
+            params.append(status)
+        return pd.read_sql_query(query + " ORDER BY id", self._db, params=params)
+
+    # -- LLM calls: cache and cost ledger ------------------------------------------------
+    def cached_response(self, cache_key: str) -> str | None:
+        """The stored response for ``cache_key``, or None if this exact request was never made."""
+        row = self._db.execute("SELECT response FROM llm_calls WHERE cache_key = ?", (cache_key,)).fetchone()
+        return None if row is None else row[0]
+
+    def record_llm_call(self, cache_key: str, backend: str, model: str, prompt: str, params: dict, response: str,
+                        prompt_tokens: int | None = None, completion_tokens: int | None = None,
+                        cost_usd: float | None = None, latency_s: float | None = None) -> None:
+        """Store one completed LLM call (the cache entry and its cost line)."""
+        with self.transaction() as db:
+            db.execute(
+                """INSERT OR IGNORE INTO llm_calls(cache_key, backend, model, prompt, params, response,
+                   prompt_tokens, completion_tokens, cost_usd, latency_s, created_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                (cache_key, backend, model, prompt, json.dumps(params, sort_keys=True, default=str), response,
+                 prompt_tokens, completion_tokens, cost_usd, latency_s, time.time()),
+            )
+
+    def llm_calls(self) -> pd.DataFrame:
+        return pd.read_sql_query(
+            "SELECT id, cache_key, backend, model, prompt_tokens, completion_tokens, cost_usd, latency_s, created_at "
+            "FROM llm_calls ORDER BY id",
+            self._db,
+        )
+
+    def cost_summary(self) -> dict:
+        """Calls, tokens and dollars spent so far."""
+        calls, prompt, completion, cost = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
+            "COALESCE(SUM(cost_usd),0) FROM llm_calls"
+        ).fetchone()
+        return {"calls": calls, "prompt_tokens": prompt, "completion_tokens": completion, "cost_usd": cost}
+
+    # -- export --------------------------------------------------------------------------
+    def training_set(self) -> pd.DataFrame:
+        """Human-labeled items and accepted variations as one table with provenance columns.
+
+        Columns: ``id, text, label, origin`` (human/llm), ``seed_id, round, annotator, generator_model,
+        subreddit``.
+        """
+        human = self.labeled()
+        human = human.assign(origin="human", seed_id=human["id"], generator_model=None)
+        llm = pd.read_sql_query(
+            """SELECT v.id AS vid, v.seed_id, v.text, v.label, v.round, v.model AS generator_model,
+                      i.subreddit FROM variations v JOIN items i ON i.id = v.seed_id
+               WHERE v.status = 'accepted' ORDER BY v.id""",
+            self._db,
+        )
+        llm = llm.assign(id=[f"{s}~v{v}" for s, v in zip(llm["seed_id"], llm["vid"])], origin="llm",
+                         annotator=None).drop(columns="vid")
+        columns = ["id", "text", "label", "origin", "seed_id", "round", "annotator", "generator_model", "subreddit"]
+        return pd.concat([human[columns], llm[columns]], ignore_index=True)
+
+    def export_tsv(self, path: str | Path) -> Path:
+        """Write the training set in the paper's split format (``id, input, subreddit, category``)."""
+        table = self.training_set()
+        out = pd.DataFrame({"id": table["seed_id"], "input": table["text"].str.replace(r"[\t\r\n]+", " ", regex=True),
+                            "subreddit": table["subreddit"].fillna(""), "category": table["label"]})
+        return write_atomically(Path(path), lambda tmp: out.to_csv(tmp, sep="\t", index=False, quoting=3,
+                                                                       escapechar="\\", lineterminator="\n"))
+
+    def export_parquet(self, path: str | Path) -> Path:
+        """Write the training set with its provenance columns to Parquet."""
+        table = self.training_set()
+        return write_atomically(Path(path), lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per logical step.
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection
+

@@ -1,0 +1,133 @@
+"""Label taxonomies: the paper's six classes by default, or a user's own from YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+# Colour-blind-safe palette (Okabe-Ito), cycled for user taxonomies without colours.
+_PALETTE = ["#D55E00", "#0072B2", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+
+@dataclass(frozen=True)
+class Label:
+    """One class of a taxonomy.
+
+    Parameters
+    ----------
+    name : the value stored in files and the run store (e.g. ``discard``).
+    description : one line, used in generation prompts and the labeling widget.
+    display_name : how tables and figures show it (e.g. ``Not-Harmful``).
+    colour : hex colour for plots.
+    """
+
+    name: str
+    description: str
+    display_name: str
+    colour: str
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """An ordered set of labels."""
+
+    labels: tuple[Label, ...]
+    name: str = "custom"
+    _by_name: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_by_name", {label.name: label for label in self.labels})
+
+    @property
+    def names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, name: str) -> Label:
+        return self._by_name[name]
+
+    def display(self, name: str) -> str:
+        return self._by_name[name].display_name if name in self._by_name else name
+
+    def colours(self) -> dict[str, str]:
+        """Display name -> colour, for plotting."""
+        return {label.display_name: label.colour for label in self.labels}
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "labels": [
+                {"name": l.name, "description": l.description, "display_name": l.display_name, "colour": l.colour}
+                for l in self.labels
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "taxonomy") -> "Taxonomy":
+        """Build and validate a taxonomy; errors name ``source`` and the offending entry."""
+        if not isinstance(data, dict) or not isinstance(data.get("labels"), list) or not data["labels"]:
+            raise ValueError(f"{source}: expected a mapping with a non-empty `labels` list.")
+        labels, seen = [], set()
+        for position, entry in enumerate(data["labels"], start=1):
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            if not isinstance(entry, dict):
+                raise ValueError(f"{source}: label {position} must be a name or a mapping with `name`.")
+            name = str(entry.get("name") or "").strip()
+            if not name:
+                raise ValueError(f"{source}: label {position} has an empty `name`.")
+            if name in seen:
+                raise ValueError(f"{source}: label {position} repeats the name {name!r}; names must be unique.")
+            seen.add(name)
+            description = str(entry.get("description") or "").strip()
+            if not description:
+                raise ValueError(
+                    f"{source}: label {name!r} has no `description`; add one line saying what it covers "
+                    "(the generation prompt uses it)."
+                )
+            labels.append(
+                Label(
+                    name=name,
+                    description=description,
+                    display_name=str(entry.get("display_name") or name),
+                    colour=str(entry.get("colour") or _PALETTE[(position - 1) % len(_PALETTE)]),
+                )
+            )
+        return cls(labels=tuple(labels), name=str(data.get("name") or "custom"))
+
+
+def load_taxonomy(path: str | Path) -> Taxonomy:
+    """Read a taxonomy YAML file (``labels: [{name, description, display_name?, colour?}]``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Taxonomy file {path} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({error}).") from None
+    return Taxonomy.from_dict(data, source=str(path))
+
+
+PAPER_TAXONOMY = Taxonomy(
+    name="paper",
+    labels=(
+        Label("self-harm", "The writer may intend to hurt themselves or is in acute emotional distress.",
+              "Self-Harm", "#D55E00"),
+        Label("medical-advice", "Asks for medical advice or a diagnosis a general assistant should not give.",
+              "Medical-Advice", "#0072B2"),
+        Label("legal-advice", "Asks for legal advice that needs a qualified, context-aware professional.",
+              "Legal-Advice", "#009E73"),
+        Label("financial-advice", "Asks for personal financial or investment advice.",
+              "Financial-Advice", "#E69F00"),
+        Label("emergency-situation", "A non-medical emergency such as a fire, crime or disaster needing urgent help.",
+              "Emergency-Situation", "#CC79A7"),
+        Label("discard", "No plausible safety concern.", "Not-Harmful", "#999999"),
+    ),
+)

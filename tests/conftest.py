@@ -1,0 +1,31 @@
+"""Shared fixtures: the paper's data (skipped with a reason when ALSAFE_DATA_DIR is unset) and a scratch home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from alsafe import data
+
+
+@pytest.fixture(scope="session")
+def paper_dir() -> Path:
+    """The verified folder of the paper's seven files; skips when ALSAFE_DATA_DIR is unset."""
+    value = os.environ.get("ALSAFE_DATA_DIR")
+    if not value:
+        pytest.skip("ALSAFE_DATA_DIR is unset: the paper's released dataset is not available to this run")
+    return data.paper_data_dir(download=False)
+
+
+@pytest.fixture(scope="session")
+def paper_dataset(paper_dir):
+    return data.load_paper_dataset(paper_dir)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A scratch ALSAFE_HOME so results, figures and downloads land in a temporary folder."""
+    monkeypatch.setenv("ALSAFE_HOME", str(tmp_path))
+    return tmp_path
