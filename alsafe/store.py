@@ -358,7 +358,7 @@ class RunStore:
             "SELECT round, strategy, status, n_selected, metrics, started_at, updated_at FROM rounds ORDER BY round",
             self._db,
         )
-        table["metrics"] = [json.loads(m) if m else {} for m in table["metrics"]]
+        table["metrics"] = [json.loads(m) if isinstance(m, str) else {} for m in table["metrics"]]
         return table
 
     def selections(self, round: int | None = None) -> pd.DataFrame:
