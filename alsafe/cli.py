@@ -31,6 +31,18 @@ def _table3(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from alsafe.reproduce import PipelineError, load_plan, run_plan, summary
+
+    try:
+        results = run_plan(load_plan(args.params, only=args.only), output_dir=args.output_dir)
+    except PipelineError as error:
+        print(f"alsafe reproduce: {error}", file=sys.stderr)
+        return 1
+    print(summary(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alsafe", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(run=_data_fetch)
     t3 = commands.add_parser("table3", help="regenerate Table 3 into results/table3.csv")
     t3.set_defaults(run=_table3)
+    reproduce = commands.add_parser("reproduce", help="run the numbered notebooks with papermill from a params file")
+    reproduce.add_argument("--params", required=True, help="params/*.yaml naming notebooks and their parameters")
+    reproduce.add_argument("--only", nargs="+", metavar="PREFIX", help="run only notebooks starting with these (e.g. 05)")
+    reproduce.add_argument("--output-dir", default=None, help="where executed copies go (default outputs/)")
+    reproduce.set_defaults(run=_reproduce)
     return parser
 
 

@@ -1,0 +1,124 @@
+"""The reproduction pipeline: run the numbered notebooks through papermill with a params file.
+
+A params file (``params/*.yaml``) names the notebooks it runs, in order, and their parameters::
+
+    description: quick default
+    notebooks:
+      - notebook: 02_bootstrap.ipynb
+        parameters: {SEED: 0, MODELS: [tfidf-lr]}
+
+Every parameter is checked against the notebook's ``parameters`` cell before anything runs (an
+unknown name is an error, not papermill's warning). Executed copies go to ``outputs/``; a failed
+notebook stops the run, names the cell, and keeps its executed copy for inspection.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from tqdm.auto import tqdm
+
+from alsafe import config
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+class PipelineError(RuntimeError):
+    """A params file or notebook run failed; the message names the file, notebook, parameter or cell."""
+
+
+@dataclass(frozen=True)
+class Step:
+    notebook: Path
+    parameters: dict
+
+
+@dataclass
+class StepResult:
+    notebook: str
+    seconds: float
+    output: Path
+    wrote: list[str] = field(default_factory=list)
+
+
+def load_plan(params_file: str | Path, notebooks_dir: str | Path | None = None, only: list[str] | None = None) -> list[Step]:
+    """Read and check a params file; ``only`` keeps notebooks whose name starts with one of the prefixes."""
+    import papermill
+
+    params_file = Path(params_file)
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir else NOTEBOOKS_DIR
+    if not params_file.exists():
+        raise PipelineError(f"Params file {params_file} does not exist.")
+    try:
+        plan = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise PipelineError(f"{params_file}: not valid YAML ({error}).") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("notebooks"), list) or not plan["notebooks"]:
+        raise PipelineError(f"{params_file}: expected a `notebooks:` list of {{notebook, parameters}} entries.")
+    steps = []
+    for position, entry in enumerate(plan["notebooks"], start=1):
+        if not isinstance(entry, dict) or "notebook" not in entry:
+            raise PipelineError(f"{params_file}: entry {position} needs a `notebook:` name.")
+        notebook = notebooks_dir / entry["notebook"]
+        if not notebook.exists():
+            raise PipelineError(f"{params_file}: entry {position} names {entry['notebook']}, which is not in {notebooks_dir}.")
+        parameters = entry.get("parameters") or {}
+        declared = papermill.inspect_notebook(str(notebook))
+        unknown = sorted(set(parameters) - set(declared))
+        if unknown:
+            raise PipelineError(f"{params_file}: {entry['notebook']} has no parameter(s) {', '.join(unknown)}; "
+                                f"its parameters cell declares {', '.join(sorted(declared)) or 'none'}.")
+        steps.append(Step(notebook, parameters))
+    if only:
+        steps = [s for s in steps if any(s.notebook.name.startswith(prefix) for prefix in only)]
+        if not steps:
+            raise PipelineError(f"--only {' '.join(only)} matches no notebook of {params_file}.")
+    return steps
+
+
+def _snapshot(folders: list[Path]) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()}
+
+
+def run_plan(steps: list[Step], output_dir: str | Path | None = None, progress: bool = True) -> list[StepResult]:
+    """Execute each step with papermill; stops at the first failure with a :class:`PipelineError`."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output_dir = Path(output_dir) if output_dir else config.outputs_dir()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    watched = [config.results_dir(), config.figures_dir()]
+    results = []
+    os.environ.setdefault("MPLBACKEND", "agg")  # the kernels inherit it: figures render headless
+    bar = tqdm(steps, desc="notebooks", unit="notebook", disable=not progress)
+    for step in bar:
+        bar.set_postfix_str(step.notebook.name)
+        output = output_dir / step.notebook.name
+        before = _snapshot(watched)
+        started = time.time()
+        try:
+            papermill.execute_notebook(str(step.notebook), str(output), parameters=step.parameters,
+                                       cwd=str(step.notebook.parent), progress_bar=False, kernel_name="python3")
+        except PapermillExecutionError as error:
+            bar.close()
+            raise PipelineError(f"{step.notebook.name} failed in cell {error.cell_index + 1} ({error.ename}: "
+                                f"{error.evalue}); the executed copy is kept at {output}.") from None
+        after = _snapshot(watched)
+        wrote = sorted(os.path.relpath(p, config.home()) for p, t in after.items() if before.get(p) != t)
+        results.append(StepResult(step.notebook.name, time.time() - started, output, wrote))
+    bar.close()
+    return results
+
+
+def summary(results: list[StepResult]) -> str:
+    """A short human-readable account of what each notebook took and wrote."""
+    lines = []
+    for result in results:
+        lines.append(f"{result.notebook}: {result.seconds:.1f} s -> {result.output}")
+        lines.extend(f"    wrote {path}" for path in result.wrote)
+    lines.append(f"total: {sum(r.seconds for r in results):.1f} s for {len(results)} notebook(s)")
+    return "\n".join(lines)
