@@ -100,10 +100,11 @@ class ActiveLearningLoop:
         if self.strategy == "cluster" and self.n_clusters > self.batch_size:
             raise ValueError(f"n_clusters ({self.n_clusters}) exceeds batch_size ({self.batch_size}); each round "
                              "takes at least one item per cluster.")
+        bootstrap = self.store.items("labeled")
         classes = self.store.labeled()["label"].nunique()
-        if classes < 2:
+        if not bootstrap.empty and classes < 2:
             raise ValueError(f"The labeled set L of {self.store.path} has {classes} class(es); the learner needs at "
-                             "least two (add a bootstrap labeled file).")
+                             "least two (add examples of another class to the bootstrap file).")
 
     @property
     def n_rounds(self) -> int:
@@ -157,8 +158,10 @@ class ActiveLearningLoop:
         from alsafe.strategies import cluster_pool, select
 
         pool = self.store.items("pool").reset_index(drop=True)
-        labeled_ids = set(self.store.labeled()["id"])
-        labeled_mask = pool["id"].isin(labeled_ids).to_numpy()
+        labeled = self.store.labeled()
+        labeled_mask = pool["id"].isin(set(labeled["id"])).to_numpy()
+        if labeled["label"].nunique() < 2:
+            return self._select_cold_start(round, pool, labeled_mask)
         learner = self._fit_learner()
         proba = learner.predict_proba(pool["text"].tolist())
         embeddings = clusters = None
@@ -179,6 +182,26 @@ class ActiveLearningLoop:
             "score": selection.scores,
             "predicted_label": classes[proba[chosen].argmax(axis=1)],
         }))
+
+    def _select_cold_start(self, round: int, pool: pd.DataFrame, labeled_mask: np.ndarray) -> None:
+        """Without a learner (no bootstrap, or one class so far): the items nearest each cluster's centre."""
+        from alsafe.strategies import cluster_pool
+
+        embeddings = self._embeddings(pool["text"].tolist())
+        clusters = cluster_pool(embeddings, self.n_clusters, random_state=self.random_state)
+        centres = np.zeros((self.n_clusters, embeddings.shape[1]), dtype=np.float32)
+        np.add.at(centres, clusters, embeddings)
+        centres /= np.maximum(np.bincount(clusters, minlength=self.n_clusters), 1)[:, None]
+        distance = ((embeddings - centres[clusters]) ** 2).sum(axis=1)
+        candidates = np.flatnonzero(~labeled_mask)
+        # Rank items within their cluster by distance to the centre; take rank 0, then 1, ... across clusters.
+        order = candidates[np.lexsort((candidates, distance[candidates], clusters[candidates]))]
+        first = np.r_[True, clusters[order][1:] != clusters[order][:-1]]
+        starts = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+        rank = np.arange(order.size) - starts
+        chosen = order[np.lexsort((clusters[order], rank))][: self.batch_size]
+        self.store.start_round(round, f"{self.strategy} (cold start: nearest to cluster centres)", pd.DataFrame({
+            "item_id": pool["id"].to_numpy()[chosen], "cluster": clusters[chosen], "score": np.nan}))
 
     def _generate(self, round: int) -> None:
         if self.generator is None or self.n_variations == 0:

@@ -214,3 +214,16 @@ def test_short_simulation_on_the_paper_data(tmp_path, paper_dataset):
     counts = balance.drop(columns=["strategy", "generation", "std"]).sum(axis=1)
     assert counts.tolist() == [20, 20]
     assert learning_curves(curves)["count"].eq(1).all()
+
+
+def test_cold_start_without_bootstrap_takes_items_nearest_each_centre(tmp_path):
+    with make_store(tmp_path / "run.sqlite", labeled_classes=()) as store:
+        assert store.labeled().empty
+        loop = ActiveLearningLoop(store, strategy="topn", budget=12, batch_size=6, n_clusters=3, learner=tfidf_lr,
+                                  vectorizer=Hashing(), random_state=0, progress=False)
+        assert loop.run().finished
+        rounds = store.rounds()
+        assert rounds["strategy"].tolist() == ["topn (cold start: nearest to cluster centres)", "topn"]
+        first = store.selections(1)
+        assert first["cluster"].value_counts().tolist() == [2, 2, 2]  # two per cluster, nearest first
+        assert first["score"].isna().all() and store.selections(2)["score"].notna().all()
