@@ -43,6 +43,17 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _init(args) -> int:
+    from alsafe.pools import start_run
+
+    with start_run(args.run_path, args.pool, taxonomy=args.taxonomy, bootstrap=args.bootstrap,
+                   text_column=args.text_column, id_column=args.id_column, label_column=args.label_column) as store:
+        pool, labeled = len(store.items("pool")), len(store.items("labeled"))
+        print(f"Created {args.run_path}: {pool} pool items, {labeled} bootstrap labels, "
+              f"taxonomy {', '.join(store.taxonomy.names)}.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alsafe", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(run=_data_fetch)
     t3 = commands.add_parser("table3", help="regenerate Table 3 into results/table3.csv")
     t3.set_defaults(run=_table3)
+    init = commands.add_parser("init", help="start a run of your own from a pool file and a taxonomy")
+    init.add_argument("--run", dest="run_path", required=True, help="the run store to create (e.g. runs/mine.sqlite)")
+    init.add_argument("--pool", required=True, help="unlabeled texts: CSV, TSV, JSONL or Parquet")
+    init.add_argument("--taxonomy", help="YAML with labels: [{name, description}] (default: the paper's six)")
+    init.add_argument("--bootstrap", help="optional labeled file to start from")
+    init.add_argument("--text-column", default="text")
+    init.add_argument("--id-column", default="id")
+    init.add_argument("--label-column", default="label")
+    init.set_defaults(run=_init)
     reproduce = commands.add_parser("reproduce", help="run the numbered notebooks with papermill from a params file")
     reproduce.add_argument("--params", required=True, help="params/*.yaml naming notebooks and their parameters")
     reproduce.add_argument("--only", nargs="+", metavar="PREFIX", help="run only notebooks starting with these (e.g. 05)")
@@ -62,6 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (data.DataError, ValueError, FileNotFoundError) as error:
+    except (data.DataError, ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"alsafe: {error}", file=sys.stderr)
         return 2

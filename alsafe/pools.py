@@ -125,3 +125,41 @@ def import_into_store(store: RunStore, path: str | Path, role: str = "pool", **m
     """
     table = import_table(path, taxonomy=store.taxonomy, **mapping)
     return store.add_items(table, role=role, source=str(path))
+
+
+def start_run(run_path: str | Path, pool: str | Path, taxonomy: str | Path | Taxonomy | None = None,
+              bootstrap: str | Path | None = None, text_column: str = "text", id_column: str | None = "id",
+              label_column: str = "label", params: dict | None = None) -> RunStore:
+    """Create a run store from a pool file, a taxonomy (YAML path or object; the paper's by default)
+    and an optional bootstrap labeled file. Both files are validated before the store is created,
+    so a bad file leaves nothing behind.
+    """
+    from alsafe.taxonomy import load_taxonomy
+
+    run_path = Path(run_path)
+    if run_path.exists():
+        raise FileExistsError(f"Run {run_path} already exists; open it with RunStore.open to continue it.")
+    if taxonomy is None:
+        taxonomy = PAPER_TAXONOMY
+    elif not isinstance(taxonomy, Taxonomy):
+        taxonomy = load_taxonomy(taxonomy)
+    pool_table = import_table(pool, text_column=text_column, id_column=id_column, taxonomy=taxonomy)
+    boot_table = None
+    if bootstrap is not None:
+        boot_table = import_table(bootstrap, text_column=text_column, id_column=id_column, label_column=label_column,
+                                  taxonomy=taxonomy)
+        clash = sorted(set(boot_table["id"]) & set(pool_table["id"]))
+        if clash:
+            raise PoolError(f"{bootstrap}: ids {', '.join(clash[:5])} are also in {pool}; give labeled and pool "
+                            "items distinct ids.")
+    store = RunStore.create(run_path, taxonomy=taxonomy, params=params)
+    try:
+        store.add_items(pool_table, role="pool", source=str(pool))
+        if boot_table is not None:
+            store.add_items(boot_table, role="labeled", source=str(bootstrap), annotator="bootstrap")
+    except Exception:
+        store.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(run_path) + suffix).unlink(missing_ok=True)
+        raise
+    return store
