@@ -53,3 +53,15 @@ def test_paper_results_are_the_shared_copy():
     assert set(table["table"]) == {"table3", "table4", "table5", "table6", "table8"}
     assert paper_results("table6").query("approach == 'cluster' and model == 'roberta-base' and metric == 'f1'")[
         "value"].astype(float).item() == pytest.approx(71.6)
+
+
+def test_class_balance_figure_has_a_bar_per_class_and_split(paper_dataset):
+    import matplotlib
+
+    matplotlib.use("agg")
+    from alsafe.balance import plot_class_balance
+
+    figure = plot_class_balance(table3(paper_dataset))
+    axis = figure.axes[0]
+    assert len(axis.patches) == 6 * 4
+    assert [t.get_text() for t in axis.get_legend().get_texts()][-1] == "cluster (std 41.4)"
