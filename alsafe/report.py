@@ -56,3 +56,10 @@ def save_table(table: pd.DataFrame, table_id: str, params: dict | None = None, s
     write_atomically(folder / f"{table_id}.meta.json",
                      lambda tmp: tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8"))
     return path
+
+
+def save_figure(figure, figure_id: str, folder: Path | None = None, dpi: int = 150) -> Path:
+    """Write a matplotlib figure to ``<folder>/<figure_id>.png`` (default ``figures/``)."""
+    folder = Path(folder) if folder else config.figures_dir()
+    return write_atomically(folder / f"{figure_id}.png",
+                            lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
