@@ -28,6 +28,21 @@ def labeled_dataset(store: RunStore) -> pd.DataFrame:
                   "subreddit"]]
 
 
+def export_paper_tsv(store: RunStore, path: str | Path) -> Path:
+    """Write L in the paper's split format (``id, input, subreddit, category``; id is the seed's)."""
+    table = store.training_set()
+    out = pd.DataFrame({"id": table["seed_id"], "input": table["text"].str.replace(r"[\t\r\n]+", " ", regex=True),
+                        "subreddit": table["subreddit"].fillna(""), "category": table["label"]})
+    return write_atomically(Path(path), lambda tmp: out.to_csv(tmp, sep="\t", index=False, quoting=3,
+                                                               escapechar="\\", lineterminator="\n"))
+
+
+def export_parquet(store: RunStore, path: str | Path) -> Path:
+    """Write L with its provenance columns (see :func:`labeled_dataset`) to Parquet."""
+    table = labeled_dataset(store)
+    return write_atomically(Path(path), lambda tmp: table.to_parquet(tmp, index=False))
+
+
 def split_by_seed(table: pd.DataFrame, test_fraction: float = 0.2, random_state: int = 0) -> pd.Series:
     """``train``/``test`` per row, drawn over seeds so a seed and its variations never straddle the boundary."""
     if not 0 < test_fraction < 1:

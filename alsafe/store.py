@@ -20,7 +20,6 @@ from typing import Iterable, Iterator
 
 import pandas as pd
 
-from alsafe.files import write_atomically
 from alsafe.taxonomy import PAPER_TAXONOMY, Taxonomy
 
 SCHEMA_VERSION = 1
@@ -465,7 +464,7 @@ class RunStore:
         ).fetchone()
         return {"calls": calls, "prompt_tokens": prompt, "completion_tokens": completion, "cost_usd": cost}
 
-    # -- export --------------------------------------------------------------------------
+    # -- the training set L ------------------------------------------------------------
     def training_set(self) -> pd.DataFrame:
         """Human-labeled items and accepted variations as one table with provenance columns.
 
@@ -484,19 +483,6 @@ class RunStore:
                          annotator=None).drop(columns="vid")
         columns = ["id", "text", "label", "origin", "seed_id", "round", "annotator", "generator_model", "subreddit"]
         return pd.concat([human[columns], llm[columns]], ignore_index=True)
-
-    def export_tsv(self, path: str | Path) -> Path:
-        """Write the training set in the paper's split format (``id, input, subreddit, category``)."""
-        table = self.training_set()
-        out = pd.DataFrame({"id": table["seed_id"], "input": table["text"].str.replace(r"[\t\r\n]+", " ", regex=True),
-                            "subreddit": table["subreddit"].fillna(""), "category": table["label"]})
-        return write_atomically(Path(path), lambda tmp: out.to_csv(tmp, sep="\t", index=False, quoting=3,
-                                                                       escapechar="\\", lineterminator="\n"))
-
-    def export_parquet(self, path: str | Path) -> Path:
-        """Write the training set with its provenance columns to Parquet."""
-        table = self.training_set()
-        return write_atomically(Path(path), lambda tmp: table.to_parquet(tmp, index=False))
 
 
 def _connect(path: Path) -> sqlite3.Connection:

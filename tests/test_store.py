@@ -12,6 +12,7 @@ import time
 import pandas as pd
 import pytest
 
+from alsafe.export import export_paper_tsv, export_parquet
 from alsafe.store import RunStore, StoreError
 from alsafe.taxonomy import PAPER_TAXONOMY
 
@@ -104,12 +105,12 @@ def test_variations_cache_and_exports(store, tmp_path):
     assert store.cached_response("k1") == "answer"
     assert store.cost_summary() == {"calls": 1, "prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.001}
 
-    tsv = store.export_tsv(tmp_path / "out" / "train.tsv")
+    tsv = export_paper_tsv(store, tmp_path / "out" / "train.tsv")
     lines = tsv.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "id\tinput\tsubreddit\tcategory"
     assert lines[1:] == ["p0\ttitle 0\tsub\tmedical-advice", "p0\tvar 1\tsub\tmedical-advice",
                          "p0\tvar 2\tsub\tmedical-advice"]
-    parquet = pd.read_parquet(store.export_parquet(tmp_path / "out" / "train.parquet"))
+    parquet = pd.read_parquet(export_parquet(store, tmp_path / "out" / "train.parquet"))
     assert parquet["origin"].tolist() == ["human", "llm", "llm"]
 
 
