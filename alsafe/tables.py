@@ -61,13 +61,16 @@ def results_table(scores: pd.DataFrame, table_id: str) -> pd.DataFrame:
 def _aligned(predictions: pd.DataFrame) -> tuple[np.ndarray, dict]:
     """True labels by test id, and each (setting, model, approach)'s predictions as an (n_seeds, n) array."""
     ids = np.sort(predictions["id"].unique())
-    truth = predictions.drop_duplicates("id").set_index("id").loc[ids, "true"].astype(str).to_numpy()
+    first = predictions.drop_duplicates("id")
+    truth = first["true"].astype(str).to_numpy()[np.argsort(first["id"].to_numpy())]
     runs = {}
     for key, group in predictions.groupby(["setting", "model", "approach"], observed=True, sort=False):
-        wide = group.pivot(index="seed", columns="id", values="predicted").reindex(columns=ids)
-        if wide.isna().any().any():
+        seeds, seed_at = np.unique(group["seed"].to_numpy(), return_inverse=True)
+        wide = np.full((len(seeds), len(ids)), None, dtype=object)
+        wide[seed_at, np.searchsorted(ids, group["id"].to_numpy())] = group["predicted"].astype(str).to_numpy()
+        if len(group) != wide.size or (wide == None).any():  # noqa: E711 (elementwise)
             raise ValueError(f"run {key} lacks predictions for some test items; every run must score the same items.")
-        runs[key] = wide.astype(str).to_numpy()
+        runs[key] = wide
     return truth, runs
 
 
