@@ -122,6 +122,7 @@ def table8(predictions: pd.DataFrame, setting: str = "with-llm", classes: Sequen
     paper = paper_results("table8").assign(value=lambda t: t["value"].astype(float))
     paper = paper.rename(columns={"value": "error_std (paper)"})[["model", "approach", "error_std (paper)"]]
     table = table.merge(paper, on=["model", "approach"], how="outer")
+    table["n_seeds"] = table["n_seeds"].astype("Int64")
     order = {a: i for i, a in enumerate(APPROACHES)}
     ran = list(dict.fromkeys(chosen["model"].astype(str)))
     table["_model"] = table["model"].map(lambda m: ran.index(m) if m in ran else len(ran))
