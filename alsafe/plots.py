@@ -1,0 +1,107 @@
+"""Figures of the evaluation: Figure 3's error distribution, confusion matrices, per-class F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alsafe import config
+from alsafe.evaluate import APPROACHES
+from alsafe.files import write_atomically
+from alsafe.metrics import confusion_counts
+from alsafe.taxonomy import PAPER_TAXONOMY
+
+APPROACH_NAMES = {"random": "Random + LLM", "topn": "TopN-AL + LLM", "coreset": "Coreset-AL + LLM",
+                  "cluster": "Cluster-AL + LLM", "baseline": "Baseline"}
+# Okabe-Ito colours for the four approaches, cluster (the paper's method) in the strongest one.
+APPROACH_COLOURS = {"random": "#999999", "topn": "#56B4E9", "coreset": "#E69F00", "cluster": "#D55E00"}
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt  # on first use: importing alsafe.plots stays cheap
+
+    return plt
+
+
+def save_figure(figure, figure_id: str, folder: Path | None = None, dpi: int = 150) -> Path:
+    """Write ``figure`` to ``<folder>/<figure_id>.png`` (default ``figures/``) and close it."""
+    folder = Path(folder) if folder else config.figures_dir()
+    path = write_atomically(folder / f"{figure_id}.png",
+                            lambda tmp: figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+    _pyplot().close(figure)
+    return path
+
+
+def _grouped_bars(axis, table: pd.DataFrame, approaches: list[str], errors: pd.DataFrame | None = None) -> None:
+    """Bars of ``table`` (rows: classes, columns: approaches) grouped by class, one colour per approach."""
+    width = 0.8 / len(approaches)
+    positions = np.arange(len(table))
+    for index, approach in enumerate(approaches):
+        axis.bar(positions + (index - (len(approaches) - 1) / 2) * width, table[approach], width,
+                 yerr=None if errors is None else errors[approach], capsize=2,
+                 label=APPROACH_NAMES.get(approach, approach), color=APPROACH_COLOURS.get(approach))
+    axis.set_xticks(positions, table.index, rotation=20, ha="right")
+    axis.legend(frameon=False, fontsize=8)
+    axis.spines[["top", "right"]].set_visible(False)
+
+
+def error_distribution_plot(counts: pd.DataFrame, model: str):
+    """Figure 3: true classes of the sampled errors, one bar per approach (``counts`` from ``error_distribution``)."""
+    plt = _pyplot()
+    table = counts.set_index("class")
+    figure, axis = plt.subplots(figsize=(8, 3.8))
+    _grouped_bars(axis, table, [a for a in APPROACHES if a in table.columns])
+    axis.set_ylabel("errors in the sample")
+    axis.set_title(f"Error distribution across {int(table.sum().max())} sampled errors ({model})", fontsize=10)
+    return figure
+
+
+def confusion_plot(predictions: pd.DataFrame, model: str, setting: str = "with-llm"):
+    """One row-normalized confusion matrix (percent of each true class, all seeds pooled) per approach."""
+    plt = _pyplot()
+    chosen = predictions[(predictions["model"] == model) & (predictions["setting"] == setting)]
+    if chosen.empty:
+        raise ValueError(f"predictions hold no runs of model {model!r} in setting {setting!r}.")
+    approaches = [a for a in ("baseline",) + APPROACHES if a in set(chosen["approach"])]
+    classes = PAPER_TAXONOMY.names
+    names = [PAPER_TAXONOMY.display(c) for c in classes]
+    figure, axes = plt.subplots(1, len(approaches), figsize=(3.6 * len(approaches) + 1, 4), squeeze=False,
+                                sharey=True, layout="constrained")
+    for axis, approach in zip(axes[0], approaches):
+        run = chosen[chosen["approach"] == approach]
+        counts = confusion_counts(run["true"].astype(str), run["predicted"].astype(str), classes).to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = 100 * counts / counts.sum(axis=1, keepdims=True)
+        image = axis.imshow(share, vmin=0, vmax=100, cmap="Blues")
+        for (row, column), value in np.ndenumerate(share):
+            if not np.isnan(value):
+                axis.text(column, row, f"{value:.0f}", ha="center", va="center", fontsize=7,
+                          color="white" if value > 60 else "black")
+        axis.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+        axis.set_yticks(range(len(names)), names, fontsize=7)
+        axis.set_xlabel("predicted")
+        axis.set_title(APPROACH_NAMES.get(approach, approach), fontsize=9)
+    axes[0][0].set_ylabel("true")
+    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.7, label="% of true class")
+    figure.suptitle(f"Confusion matrices, {model}, {setting} (all seeds pooled)", fontsize=10)
+    return figure
+
+
+def per_class_f1_plot(per_class: pd.DataFrame, model: str, setting: str = "with-llm"):
+    """Per-class F1 (mean over seeds, std as error bars) of ``model`` in ``setting``, one bar per approach."""
+    plt = _pyplot()
+    chosen = per_class[(per_class["model"] == model) & (per_class["setting"] == setting)]
+    if chosen.empty:
+        raise ValueError(f"per_class holds no rows of model {model!r} in setting {setting!r}.")
+    order = [PAPER_TAXONOMY.display(c) for c in PAPER_TAXONOMY.names]
+    approaches = [a for a in APPROACHES if a in set(chosen["approach"])]
+    means = chosen.pivot(index="class", columns="approach", values="f1").reindex(order)
+    spread = chosen.pivot(index="class", columns="approach", values="f1_std").reindex(order).fillna(0)
+    figure, axis = plt.subplots(figsize=(8, 3.8))
+    _grouped_bars(axis, means, approaches, spread)
+    axis.set_ylabel("F1 (%)")
+    axis.set_ylim(0, 100)
+    axis.set_title(f"Per-class F1, {model}, {setting} (error bars: std over seeds)", fontsize=10)
+    return figure
