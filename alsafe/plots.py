@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from alsafe import config
 from alsafe.evaluate import APPROACHES
-from alsafe.files import write_atomically
 from alsafe.metrics import confusion_counts
 from alsafe.taxonomy import PAPER_TAXONOMY
 
@@ -23,15 +20,6 @@ def _pyplot():
     import matplotlib.pyplot as plt  # on first use: importing alsafe.plots stays cheap
 
     return plt
-
-
-def save_figure(figure, figure_id: str, folder: Path | None = None, dpi: int = 150) -> Path:
-    """Write ``figure`` to ``<folder>/<figure_id>.png`` (default ``figures/``) and close it."""
-    folder = Path(folder) if folder else config.figures_dir()
-    path = write_atomically(folder / f"{figure_id}.png",
-                            lambda tmp: figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
-    _pyplot().close(figure)
-    return path
 
 
 def _grouped_bars(axis, table: pd.DataFrame, approaches: list[str], errors: pd.DataFrame | None = None) -> None:

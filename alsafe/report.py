@@ -59,7 +59,11 @@ def save_table(table: pd.DataFrame, table_id: str, params: dict | None = None, s
 
 
 def save_figure(figure, figure_id: str, folder: Path | None = None, dpi: int = 150) -> Path:
-    """Write a matplotlib figure to ``<folder>/<figure_id>.png`` (default ``figures/``)."""
+    """Write a matplotlib figure to ``<folder>/<figure_id>.png`` (default ``figures/``) and close it."""
+    import matplotlib.pyplot as plt
+
     folder = Path(folder) if folder else config.figures_dir()
-    return write_atomically(folder / f"{figure_id}.png",
+    path = write_atomically(folder / f"{figure_id}.png",
                             lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
+    plt.close(figure)
+    return path

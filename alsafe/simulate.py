@@ -12,7 +12,6 @@ import itertools
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
@@ -78,7 +77,6 @@ def run_simulation(dataset: pd.DataFrame, runs_dir: str | Path, strategies=("ran
 def acquired_balance(curves: pd.DataFrame) -> pd.DataFrame:
     """Class counts of what each strategy acquired by its last round, with their std (Table 3's quantity)."""
     last = curves.sort_values("round").groupby(["strategy", "seed", "generation"]).tail(1)
-    columns = [f"acquired_{label}" for label in PAPER_TAXONOMY.names]
     rows = []
     for _, run in last.iterrows():
         labels = list(itertools.chain.from_iterable([label] * int(run[f"acquired_{label}"])
@@ -88,9 +86,9 @@ def acquired_balance(curves: pd.DataFrame) -> pd.DataFrame:
                      **{PAPER_TAXONOMY.display(k): int(v) for k, v in counts.items()},
                      "std": class_count_std(labels, PAPER_TAXONOMY.names)})
     table = pd.DataFrame(rows)
-    if columns and not table.empty:
-        return table.groupby(["strategy", "generation"], as_index=False).mean(numeric_only=True).drop(columns="seed")
-    return table
+    if table.empty:
+        return table
+    return table.groupby(["strategy", "generation"], as_index=False).mean(numeric_only=True).drop(columns="seed")
 
 
 def learning_curves(curves: pd.DataFrame, metric: str = "test_macro_f1") -> pd.DataFrame:

@@ -21,7 +21,8 @@ from alsafe.evaluate import (APPROACHES, PAPER_MODELS, SETTING_TABLES, Experimen
                              run_scores, save_experiments, summarize_scores)
 from alsafe.files import write_atomically
 from alsafe.metrics import SCORE_NAMES, paired_bootstrap, per_class_scores
-from alsafe.plots import confusion_plot, error_distribution_plot, per_class_f1_plot, save_figure
+from alsafe.plots import confusion_plot, error_distribution_plot, per_class_f1_plot
+from alsafe.report import save_figure
 from alsafe.report import paper_results, save_table
 from alsafe.taxonomy import PAPER_TAXONOMY
 

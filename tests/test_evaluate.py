@@ -169,7 +169,7 @@ def test_tables_4_to_6_put_ours_beside_the_paper(small_run):
         for metric in ("accuracy", "precision", "recall", "f1"):
             assert ours[metric].between(0, 100).all() and ours[f"{metric}_std"].ge(0).all()
             assert table[f"{metric} (paper)"].between(0, 100).sum() == len(table) - n_ours
-        assert set(table.loc[table[f"f1 (paper)"].notna(), "model"]) == set(PAPER_MODELS)
+        assert set(table.loc[table["f1 (paper)"].notna(), "model"]) == set(PAPER_MODELS)
     table6 = pd.read_csv(home / "results" / "table6.csv").set_index(["approach", "model"])
     assert table6.loc[("cluster", "roberta-base"), "f1 (paper)"] == pytest.approx(71.6)
     cell = scores.query("setting == 'with-llm' and approach == 'topn' and model == 'nb-smooth'")["f1"]

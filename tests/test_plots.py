@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from alsafe.errors import error_distribution
-from alsafe.plots import confusion_plot, error_distribution_plot, per_class_f1_plot, save_figure
+from alsafe.plots import confusion_plot, error_distribution_plot, per_class_f1_plot
+from alsafe.report import save_figure
 from alsafe.tables import per_class_table
 from alsafe.taxonomy import PAPER_TAXONOMY
 
