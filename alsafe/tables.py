@@ -137,16 +137,21 @@ def per_class_table(predictions: pd.DataFrame) -> pd.DataFrame:
 def write_evaluation(experiments: Experiments, dataset: pd.DataFrame, n_resamples: int = 1000, n_errors: int = 100,
                      n_examples: int = 2, random_state: int = 0, folder: Path | None = None,
                      figures_folder: Path | None = None) -> dict[str, Path]:
-    """Write every table, figure and ``results/README.md`` from one :class:`Experiments`; returns id -> path.
+    """Write every table, figure and ``results/README.md`` from one :class:`Experiments`; returns id -> path."""
+    paths = write_transfer_tables(experiments, dataset, n_resamples, random_state, folder)
+    paths |= write_error_analysis(experiments.predictions, dataset, experiments.params, experiments.started_at,
+                                  n_errors, n_examples, random_state, folder, figures_folder)
+    paths["readme"] = write_results_readme(folder, figures_folder)
+    return paths
 
-    Tables 7, 8 and Figure 3 use the best model of the ``with-llm`` setting by mean macro-F1 (the
-    paper used roberta-base); confusion matrices and per-class F1 figures use it too.
-    """
+
+def write_transfer_tables(experiments: Experiments, dataset: pd.DataFrame, n_resamples: int = 1000,
+                          random_state: int = 0, folder: Path | None = None) -> dict[str, Path]:
+    """Tables 4, 5, 6 (whichever settings ran), per-class scores, Cluster-vs-others CIs, the leak check,
+    and ``results/predictions.parquet`` for the error analysis."""
     folder = Path(folder) if folder else config.results_dir()
-    figures_folder = Path(figures_folder) if figures_folder else config.figures_dir()
     predictions, started = experiments.predictions, experiments.started_at
-    params = experiments.params | {"n_resamples": n_resamples, "n_errors": n_errors, "n_examples": n_examples,
-                                   "analysis_random_state": random_state}
+    params = experiments.params | {"n_resamples": n_resamples, "analysis_random_state": random_state}
     paths = {"predictions": save_experiments(experiments, folder)}
     scores = run_scores(predictions)
     ran = set(predictions["setting"].astype(str))
@@ -171,25 +176,38 @@ def write_evaluation(experiments: Experiments, dataset: pd.DataFrame, n_resample
         f"{leaks['test_id'].nunique()} test titles occur (after case, whitespace and quote normalization) in "
         f"training or dev splits; {int(leaks['same_post'].sum()) if len(leaks) else 0} pairs share a Reddit id."],
         folder)
-    if "with-llm" in ran:
-        model = best_model(scores, "with-llm")
-        chosen = {"best_model": model}
-        paths["table7"] = save_table(table7(predictions, dataset, model, n_per_approach=n_examples,
-                                            random_state=random_state), "table7", params | chosen, started,
-                                     [f"Our errors are from {model}, the best model by mean macro-F1 with LLM "
-                                      "generation; the paper's from roberta-base."], folder)
-        paths["table8"] = save_table(table8(predictions), "table8", params, started, [
-            "error_std: sample std over classes of (test errors of the class / its test items) in percent, mean "
-            "over seeds; see alsafe.metrics.normalized_error_std."], folder)
-        counts = error_distribution(error_sample(predictions, model, n_errors=n_errors, random_state=random_state))
-        paths["figure3_counts"] = save_table(counts, "figure3", params | chosen, started, [
-            f"True classes of {n_errors} errors per approach drawn from {model}'s errors pooled over seeds."], folder)
-        paths["figure3"] = save_figure(error_distribution_plot(counts, model), "figure3", figures_folder)
-        paths["confusion"] = save_figure(confusion_plot(predictions, model, "with-llm"), "confusion_with-llm",
-                                         figures_folder)
-        paths["per_class_f1_figure"] = save_figure(per_class_f1_plot(per_class_table(
-            predictions[predictions["model"] == model]), model, "with-llm"), "per_class_f1", figures_folder)
-    paths["readme"] = write_results_readme(folder, figures_folder)
+    return paths
+
+
+def write_error_analysis(predictions: pd.DataFrame, dataset: pd.DataFrame, params: dict | None = None,
+                         started: float | None = None, n_errors: int = 100, n_examples: int = 2,
+                         random_state: int = 0, folder: Path | None = None,
+                         figures_folder: Path | None = None) -> dict[str, Path]:
+    """Tables 7, 8, Figure 3, the confusion matrix and per-class F1 figure of the best with-LLM model."""
+    folder = Path(folder) if folder else config.results_dir()
+    figures_folder = Path(figures_folder) if figures_folder else config.figures_dir()
+    params = (params or {}) | {"n_errors": n_errors, "n_examples": n_examples, "analysis_random_state": random_state}
+    if "with-llm" not in set(predictions["setting"].astype(str)):
+        raise ValueError("The error analysis needs predictions of the with-llm setting; run the transfer "
+                         "experiments with it first.")
+    model = best_model(run_scores(predictions), "with-llm")
+    chosen = {"best_model": model}
+    paths = {}
+    paths["table7"] = save_table(table7(predictions, dataset, model, n_per_approach=n_examples,
+                                        random_state=random_state), "table7", params | chosen, started,
+                                 [f"Our errors are from {model}, the best model by mean macro-F1 with LLM "
+                                  "generation; the paper's from roberta-base."], folder)
+    paths["table8"] = save_table(table8(predictions), "table8", params, started, [
+        "error_std: sample std over classes of (test errors of the class / its test items) in percent, mean "
+        "over seeds; see alsafe.metrics.normalized_error_std."], folder)
+    counts = error_distribution(error_sample(predictions, model, n_errors=n_errors, random_state=random_state))
+    paths["figure3_counts"] = save_table(counts, "figure3", params | chosen, started, [
+        f"True classes of {n_errors} errors per approach drawn from {model}'s errors pooled over seeds."], folder)
+    paths["figure3"] = save_figure(error_distribution_plot(counts, model), "figure3", figures_folder)
+    paths["confusion"] = save_figure(confusion_plot(predictions, model, "with-llm"), "confusion_with-llm",
+                                     figures_folder)
+    paths["per_class_f1_figure"] = save_figure(per_class_f1_plot(per_class_table(
+        predictions[predictions["model"] == model]), model, "with-llm"), "per_class_f1", figures_folder)
     return paths
 
 
