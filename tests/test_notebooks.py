@@ -1,0 +1,98 @@
+"""The numbered notebooks: thin and clean as committed, consistent with every params file, and runnable.
+
+The smoke run executes every notebook of ``params/smoke.yaml`` through the pipeline in a scratch
+home and asserts on the files they wrote, then runs ``pytest --nbval-lax`` over the executed copies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from alsafe.reproduce import load_plan, run_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PARAMS = sorted((ROOT / "params").glob("*.yaml"))
+
+
+def _code_cells(path):
+    return [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_thin_and_clean(path):
+    cells = _code_cells(path)
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells), "strip outputs"
+    sources = ["".join(c["source"]) for c in cells]
+    assert not any(re.search(r"^\s*(def|class)\s+\w", s, re.M) for s in sources), "move functions into alsafe/"
+    tagged = [s for c, s in zip(cells, sources) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged `parameters`"
+    assignments = [line for line in tagged[0].splitlines() if re.match(r"^[A-Z_][A-Z0-9_]* = ", line)]
+    assert any(line.startswith("SEED = ") for line in assignments)
+    for line in assignments:
+        assert "  # " in line, f"parameter without a comment: {line}"
+    assert sum(s.lstrip().startswith(("import ", "from ")) for s in sources) == 1, "one import cell"
+
+
+def test_nbstripout_verifies_every_notebook():
+    result = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", *map(str, NOTEBOOKS)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=lambda p: p.name)
+def test_params_file_matches_its_notebooks(params):
+    steps = load_plan(params)  # raises on an unknown parameter or notebook
+    assert [s.notebook.name for s in steps] == sorted(s.notebook.name for s in steps)
+    if params.name != "own-data.yaml":
+        assert {s.notebook.name for s in steps} >= {p.name for p in NOTEBOOKS if p.name < "07"}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, paper_dir):
+    home = tmp_path_factory.mktemp("smoke-home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("ALSAFE_HOME", str(home))
+    patch.setenv("MPLBACKEND", "agg")
+    try:
+        results = run_plan(load_plan(ROOT / "params" / "smoke.yaml"), output_dir=home / "outputs", progress=False)
+    finally:
+        patch.undo()
+    return home, results
+
+
+@pytest.mark.notebooks
+def test_smoke_run_writes_every_table_and_figure(smoke):
+    home, results = smoke
+    assert [r.notebook for r in results] == [p.name for p in NOTEBOOKS]
+    table3 = pd.read_csv(home / "results" / "table3.csv").set_index("class")
+    assert table3.loc["Standard Deviation", "cluster"] == pytest.approx(41.4)
+    for table_id in ("table4", "table5", "table6"):
+        table = pd.read_csv(home / "results" / f"{table_id}.csv")
+        assert {"approach", "model", "f1", "f1 (paper)"} <= set(table.columns)
+        assert table["f1"].dropna().between(0, 100).all() and table["f1 (paper)"].notna().any()
+    table8 = pd.read_csv(home / "results" / "table8.csv")
+    assert set(table8["approach"]) == {"random", "topn", "coreset", "cluster"}
+    assert len(pd.read_csv(home / "results" / "table7.csv")) > 0
+    for figure in ("table3_class_balance", "figure3", "confusion_with-llm", "per_class_f1"):
+        assert (home / "figures" / f"{figure}.png").stat().st_size > 10_000
+    assert (home / "results" / "README.md").read_text().count("|") > 50
+
+
+@pytest.mark.notebooks
+def test_executed_notebooks_pass_nbval_lax(smoke):
+    home, results = smoke
+    executed = [str(r.output) for r in results]
+    check = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+                            "-o", "addopts=", "--rootdir", str(home), *executed],
+                           capture_output=True, text=True, cwd=home, env={**__import__("os").environ,
+                                                                          "ALSAFE_HOME": str(home),
+                                                                          "MPLBACKEND": "agg"}, timeout=600)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
