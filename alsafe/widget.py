@@ -179,13 +179,19 @@ class LabelingWidget(widgets.VBox):
 
     def close(self) -> None:
         """Close the widget and its connection; a running callback finishes without updating it."""
+        if getattr(self, "_closed", True):  # also when __init__ refused its arguments
+            return super().close()
         with self._guard:
-            if self._closed:
-                return super().close()
             self._closed = True
             self._executor.shutdown(wait=False, cancel_futures=True)
             self.store.close()
         super().close()
+
+    def __enter__(self) -> "LabelingWidget":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- background work -----------------------------------------------------------------
     def _submit(self, description: str, function: Callable, args: tuple, refresh: str | None = None) -> None:
@@ -298,7 +304,7 @@ class LabelingWidget(widgets.VBox):
     def _set_status(self, message: str, warning: bool = False) -> None:
         self._status_text = " ".join(message.split())
         colour = "#b00020" if warning else "#333"
-        self.status.value = f"<span style='color:{colour}'>{html.escape(self._status_text)}</span>"
+        self.status.value = f"<span style='color:{colour}'>{html.escape(self._status_text, quote=False)}</span>"
 
     def _refresh_reviews(self, item_ids: list[str]) -> None:
         """Add the not yet reviewed variations of ``item_ids`` to the review list."""
