@@ -346,6 +346,7 @@ class LabelingWidget(widgets.VBox):
         box = widgets.HBox([text, reason, accept, reject],
                            layout=widgets.Layout(align_items="center", border_bottom="1px solid #e4e4e4",
                                                  padding="4px 0"))
+        box.add_class("alsafe-variation")
         box.add_class(f"alsafe-variation-{variation_id}")
         self._review_rows[variation_id] = box
         return box
