@@ -1,10 +1,16 @@
 """The labeling widget: a round's selected items, one at a time, each label committed to the run store at once.
 
-Keyboard: ipywidgets has no key listener, so the widget keeps a one-row ``Textarea`` (the key box) holding a
-single sentinel character. Typing into it changes its value, which the kernel observes and resets: a digit
-picks a label, Enter (a newline) confirms it, ``s`` skips, and Backspace deletes the sentinel, which reads as
-undo. A ``Textarea`` rather than a ``Text`` because Enter then changes the value too, so no deprecated
+Keyboard: ipywidgets has no key listener, so the widget keeps a one-row ``Textarea`` (the key box) holding
+two sentinel characters. Typing into it changes its value, which the kernel observes, reads as keys and
+resets: a digit picks a label, Enter (a newline) saves it, ``s`` skips, and Backspace (deleting a character)
+undoes. A ``Textarea`` rather than a ``Text`` because Enter then changes the value too, so no deprecated
 ``on_submit`` is needed. Buttons give the focus back to the key box, so the keys keep working after a click.
+
+Keys typed before the kernel's reset reaches the browser arrive as values still built on the old text. The
+reset alternates between two sentinels, so each value tells which text it grew from, and only its new part
+is read: typing ahead never repeats a key (so never labels two items with one keystroke). The text holds two
+sentinels so that one Backspace leaves a mark of its text; only a browser that merges two Backspaces into one
+message while a reset is on its way would be read against the old text.
 
 Nothing here waits on the user or on a callback: the ``on_labeled`` and ``on_round_complete`` callbacks
 (generation, retraining) run one at a time on a worker thread, reported in the status line.
@@ -22,7 +28,8 @@ import ipywidgets as widgets
 
 from alsafe.store import RunStore, StoreError
 
-SENTINEL = "›"
+SENTINELS = ("››", "»»")
+MAX_REVIEW_ROWS = 10
 
 
 class LabelingWidget(widgets.VBox):
@@ -64,10 +71,14 @@ class LabelingWidget(widgets.VBox):
         self._selected: str | None = None
         self._status_text = ""
         self._closed = False
+        # The key box: the text it was last reset to, the last value the browser sent, and whether a
+        # reset is still on its way to the browser.
+        self._base = self._sent = SENTINELS[0]
+        self._reset_pending = self._resetting = False
         self._load()
         super().__init__(children=self._build(), layout=widgets.Layout(max_width="980px", padding="4px"))
         self.add_class("alsafe-labeling")
-        self._refresh_reviews([row["item_id"] for row in self._history])
+        self._add_reviews(self._unreviewed([row["item_id"] for row in self._history]), {})
         self._render()
 
     # -- state ---------------------------------------------------------------------------
@@ -114,10 +125,9 @@ class LabelingWidget(widgets.VBox):
             self._queue.pop(0)
             self._selected, self.note.value = None, ""
             self._set_status(f"Saved {self.taxonomy.display(label)} for {item_id}.")
-            self._refresh_reviews([item_id])
             self._render()
-            if self.on_labeled is not None:
-                self._submit(f"on_labeled for {item_id}", self.on_labeled, (item_id, label), refresh=item_id)
+            # The item's variations (already there, or made by on_labeled) are fetched on the worker too.
+            self._submit(f"on_labeled for {item_id}", self.on_labeled, (item_id, label), refresh=item_id)
             if not self._queue and self.on_round_complete is not None:
                 self._submit(f"on_round_complete for round {self.round}", self.on_round_complete, (self.round,))
             return label_id
@@ -194,24 +204,34 @@ class LabelingWidget(widgets.VBox):
         self.close()
 
     # -- background work -----------------------------------------------------------------
-    def _submit(self, description: str, function: Callable, args: tuple, refresh: str | None = None) -> None:
-        self._set_status(f"{self._status_text} Running {description}…")
-        future = self._executor.submit(function, *args)
-        self._futures.append(future)
-        future.add_done_callback(lambda done: self._finished(done, description, refresh))
+    def _submit(self, description: str, function: Callable | None, args: tuple, refresh: str | None = None) -> None:
+        if function is not None:
+            self._set_status(f"{self._status_text} Running {description}…")
+        self._futures = [future for future in self._futures if not future.done()]
+        self._futures.append(self._executor.submit(self._work, description, function, args, refresh))
 
-    def _finished(self, future: Future, description: str, refresh: str | None) -> None:
+    def _work(self, description: str, function: Callable | None, args: tuple, refresh: str | None) -> None:
+        """Run on the worker thread: the callback, then the new review rows; the guard is held only briefly."""
+        error = None
+        if function is not None:
+            try:
+                function(*args)
+            except Exception as caught:  # shown to the user; the widget goes on
+                error = caught
         with self._guard:
-            if self._closed or future.cancelled():
+            if self._closed:
                 return
-            error = future.exception()
             if error is not None:
                 self.errors_.append((description, error))
                 self._set_status(f"{description} failed: {type(error).__name__}: {error}", warning=True)
-                return
-            self._set_status(f"{description} finished.")
-            if refresh is not None:
-                self._refresh_reviews([refresh])
+            elif function is not None:
+                self._set_status(f"{description} finished.")
+            fresh = self._unreviewed([refresh]) if refresh is not None else {}
+        # Building widgets is the slow part; done outside the guard, labeling meanwhile stays quick.
+        rows = {vid: self._review_row(vid, row) for vid, row in fresh.items() if vid not in self._review_rows}
+        with self._guard:
+            if not self._closed and fresh:
+                self._add_reviews(fresh, rows)
 
     # -- the view --------------------------------------------------------------------------
     def _build(self) -> list[widgets.Widget]:
@@ -240,7 +260,7 @@ class LabelingWidget(widgets.VBox):
         self.undo_button = widgets.Button(description="Undo (⌫)", icon="undo", layout=widgets.Layout(width="120px"))
         self.skip_button.on_click(lambda _: self._from_ui(self.skip))
         self.undo_button.on_click(lambda _: self._from_ui(self.undo))
-        self.hotkeys = widgets.Textarea(value=SENTINEL, rows=1, continuous_update=True,
+        self.hotkeys = widgets.Textarea(value=self._base, rows=1, continuous_update=True,
                                         placeholder="click here for keyboard shortcuts",
                                         layout=widgets.Layout(width="70px", height="32px"))
         self.hotkeys.add_class("alsafe-hotkeys")
@@ -306,28 +326,37 @@ class LabelingWidget(widgets.VBox):
         colour = "#b00020" if warning else "#333"
         self.status.value = f"<span style='color:{colour}'>{html.escape(self._status_text, quote=False)}</span>"
 
-    def _refresh_reviews(self, item_ids: list[str]) -> None:
-        """Add the not yet reviewed variations of ``item_ids`` to the review list."""
+    def _unreviewed(self, item_ids: list[str]) -> dict[int, dict]:
+        """The variations of ``item_ids`` no one has reviewed yet, by id."""
         if not item_ids:
-            return
-        # One seed (the label path) is an indexed lookup; many (start-up) is one scan.
+            return {}
+        # One seed (after a label) is an indexed lookup; many (start-up) is one scan.
         variations = self.store.variations(seed_id=item_ids[0]) if len(item_ids) == 1 else self.store.variations()
         fresh = variations[variations["seed_id"].isin(item_ids) & variations["reviewed_by"].isna()]
-        for row in fresh.to_dict("records"):
-            self._reviews.setdefault(int(row["id"]), row)
+        return {int(row["id"]): row for row in fresh.to_dict("records")}
+
+    def _add_reviews(self, fresh: dict[int, dict], rows: dict[int, widgets.Box]) -> None:
+        for vid, row in fresh.items():
+            self._reviews.setdefault(vid, row)
+        for vid, box in rows.items():
+            self._review_rows.setdefault(vid, box)
         self._render_reviews()
 
     def _render_reviews(self) -> None:
-        rows = [self._review_row(vid) for vid in sorted(self._reviews, reverse=True)]
-        if tuple(rows) != self.reviews.children:
+        # Newest first, and only a screenful: a long backlog would make every label slower to show.
+        shown = sorted(self._reviews, reverse=True)[:MAX_REVIEW_ROWS]
+        for vid in shown:
+            if vid not in self._review_rows:
+                self._review_rows[vid] = self._review_row(vid, self._reviews[vid])
+        rows = tuple(self._review_rows[vid] for vid in shown)
+        if rows != self.reviews.children:
             self.reviews.children = rows
-        self.reviews_title.value = (f"<b>Variations to review ({len(rows)})</b> · does each keep its seed's label?"
+        more = len(self._reviews) - len(rows)
+        self.reviews_title.value = (f"<b>Variations to review ({len(self._reviews)})</b> · does each keep its seed's "
+                                    f"label?{f' The {more} oldest are hidden until these are done.' if more else ''}"
                                     if rows else "")
 
-    def _review_row(self, variation_id: int) -> widgets.Box:
-        if variation_id in self._review_rows:
-            return self._review_rows[variation_id]
-        row = self._reviews[variation_id]
+    def _review_row(self, variation_id: int, row: dict) -> widgets.Box:
         entry = self.taxonomy[row["label"]] if row["label"] in self.taxonomy else None
         verdict = row["status"] + (f": {row['reason']}" if row.get("reason") else "")
         text = widgets.HTML(
@@ -348,7 +377,6 @@ class LabelingWidget(widgets.VBox):
                                                  padding="4px 0"))
         box.add_class("alsafe-variation")
         box.add_class(f"alsafe-variation-{variation_id}")
-        self._review_rows[variation_id] = box
         return box
 
     # -- events --------------------------------------------------------------------------
@@ -361,11 +389,21 @@ class LabelingWidget(widgets.VBox):
         self.hotkeys.focus()
 
     def _on_keys(self, change: dict) -> None:
-        value = change["new"]
-        if value == SENTINEL:
+        if self._resetting:
             return
-        self.hotkeys.value = SENTINEL
-        for key in _keystrokes(value):
+        value = change["new"]
+        stale = self._reset_pending and self._base[0] not in value
+        before = self._sent if stale else self._base
+        self._sent = value
+        if not stale:
+            self._base = SENTINELS[1] if self._base == SENTINELS[0] else SENTINELS[0]
+            self._reset_pending = True
+        self._resetting = True
+        try:
+            self.hotkeys.value = self._base
+        finally:
+            self._resetting = False
+        for key in _keystrokes(before, value):
             if key == "Backspace":
                 self._from_ui(self.undo)
             elif key == "Enter":
@@ -374,16 +412,21 @@ class LabelingWidget(widgets.VBox):
                 self._from_ui(self.skip)
             elif key.isdigit() and 1 <= int(key) <= min(len(self.taxonomy), 9):
                 self._from_ui(self.select, self.taxonomy.names[int(key) - 1])
-            elif not key.isspace():
+            elif not key.isspace() and key not in "".join(SENTINELS):
                 self._set_status(f"The key {key!r} does nothing here; use 1-{min(len(self.taxonomy), 9)}, "
                                  "Enter, Backspace or s.", warning=True)
 
 
-def _keystrokes(value: str) -> list[str]:
-    """Keys typed into the key box, read from its new value (a missing sentinel means Backspace)."""
-    if SENTINEL not in value:
-        return ["Backspace"] + list(value)
-    return ["Enter" if char in "\r\n" else char for char in value.replace(SENTINEL, "", 1)]
+def _keystrokes(before: str, after: str) -> list[str]:
+    """The keys that turn the key box's text ``before`` into ``after``: one Backspace per deleted character."""
+    prefix = 0
+    while prefix < min(len(before), len(after)) and before[prefix] == after[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(before), len(after)) - prefix and before[-1 - suffix] == after[-1 - suffix]:
+        suffix += 1
+    inserted = after[prefix:len(after) - suffix]
+    return ["Backspace"] * (len(before) - prefix - suffix) + ["Enter" if char in "\r\n" else char for char in inserted]
 
 
 def _ink(colour: str) -> str:

@@ -175,6 +175,9 @@ def test_label_with_keys_and_a_click_in_jupyterlab(lab, notebook, run_path):
             status.filter(has_text="Financial-Advice picked").wait_for(timeout=10_000)
             (REPO / "figures").mkdir(exist_ok=True)
             page.locator(".alsafe-labeling").screenshot(path=str(REPO / "figures" / "labeling_widget.png"))
+            for key in ["Enter", "5", "Enter"]:  # typed faster than the kernel answers
+                keys.press(key)
+            item.filter(has_text="Round 1 is done").wait_for(timeout=15_000)
         finally:
             browser.close()
 
@@ -183,8 +186,9 @@ def test_label_with_keys_and_a_click_in_jupyterlab(lab, notebook, run_path):
         variations = store.variations(seed_id="r0").set_index("sample_index")
     assert list(zip(events["item_id"], events["label"], events["annotator"], events["retracted_at"].notna())) == [
         ("r0", "self-harm", "browser", False), ("r1", "medical-advice", "browser", False),
-        ("r2", "discard", "browser", True), ("r2", "legal-advice", "browser", False)]
-    assert events["note"].iloc[3] == "deposit dispute" and events["round"].tolist() == [1, 1, 1, 1]
+        ("r2", "discard", "browser", True), ("r2", "legal-advice", "browser", False),
+        ("r3", "financial-advice", "browser", False), ("r4", "emergency-situation", "browser", False)]
+    assert events["note"].iloc[3] == "deposit dispute" and events["round"].tolist() == [1] * 6
     assert variations.loc[0, ["status", "reviewed_by"]].tolist() == ["accepted", "browser"]
     assert variations.loc[1, ["status", "reason", "reviewed_by"]].tolist() == ["rejected", "not about self-harm",
                                                                                "browser"]

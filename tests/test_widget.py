@@ -11,7 +11,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from alsafe.agreement import agreement_report, cohen_kappa
 from alsafe.store import RunStore, StoreError
-from alsafe.widget import SENTINEL, LabelingWidget
+from alsafe.widget import SENTINELS, LabelingWidget, _keystrokes
 
 ITEMS = [f"p{i}" for i in range(5)]
 
@@ -43,8 +43,9 @@ def widget(path):
 
 
 def _press(view, key):
-    """What the browser sends when ``key`` is typed into the key box."""
-    view.hotkeys.value = "" if key == "Backspace" else SENTINEL + ("\n" if key == "Enter" else key)
+    """What the browser sends when ``key`` is typed at the end of the key box's text."""
+    text = view.hotkeys.value
+    view.hotkeys.value = text[:-1] if key == "Backspace" else text + ("\n" if key == "Enter" else key)
 
 
 def _active(path):
@@ -75,10 +76,10 @@ def test_click_commits_at_once_and_advances(widget, path):
 def test_keys_pick_then_enter_saves(widget, path):
     _press(widget, "3")
     assert widget.buttons["legal-advice"].layout.border == "3px solid #222"
-    assert _active(path) == [] and widget.hotkeys.value == SENTINEL
+    assert _active(path) == [] and widget.hotkeys.value in SENTINELS
     _press(widget, "Enter")
     assert _active(path) == [("p0", "legal-advice", "ann")]
-    assert widget.current["item_id"] == "p1" and widget.hotkeys.value == SENTINEL
+    assert widget.current["item_id"] == "p1" and widget.hotkeys.value in SENTINELS
     assert widget.buttons["legal-advice"].layout.border == ""
 
 
@@ -139,6 +140,7 @@ def test_note_is_saved_with_the_label_and_cleared(widget, path):
 def test_variations_appear_after_a_label_and_reviews_are_recorded(widget, path):
     assert widget.reviews.children == ()
     widget.buttons["self-harm"].click()
+    assert widget.wait(5)  # the review rows are built on the worker thread
     assert len(widget.reviews.children) == 2 and "Variations to review (2)" in widget.reviews_title.value
     first, second = sorted(widget._reviews)
     reject = widget._review_rows[second].children[3]
@@ -265,3 +267,28 @@ def test_agreement_report_on_shared_items(path):
     expected = cohen_kappa_score(["self-harm", "discard", "legal-advice"], ["self-harm", "discard", "discard"])
     assert report["kappa"] == pytest.approx(expected) and report["kappa_percent"] == pytest.approx(100 * expected)
     assert report["confusion"].loc["legal-advice", "discard"] == 1 and report["confusion"].to_numpy().sum() == 3
+
+
+def test_keystrokes_reads_the_edit_between_two_texts():
+    assert _keystrokes("››", "››1") == ["1"]
+    assert _keystrokes("››", "››1\n2") == ["1", "Enter", "2"]
+    assert _keystrokes("››", "›") == ["Backspace"]
+    assert _keystrokes("››1", "") == ["Backspace"] * 3
+    assert _keystrokes("››", "1››") == ["1"]  # typed with the cursor at the start
+    assert _keystrokes("››", "››") == []
+
+
+def test_keys_typed_ahead_of_the_reset_are_read_once(widget, path):
+    old = widget.hotkeys.value  # the text the browser shows
+    widget.hotkeys.value = old + "1"  # the kernel resets the box; the reset is still on its way
+    reset = widget.hotkeys.value
+    assert reset != old and reset in SENTINELS
+    widget.hotkeys.value = old + "1\n"  # typed before the reset arrived
+    widget.hotkeys.value = old + "1\n2"
+    assert _active(path) == [("p0", "self-harm", "ann")] and widget._selected == "medical-advice"
+    widget.hotkeys.value = reset + "\n"  # the reset arrived, then Enter
+    assert _active(path) == [("p0", "self-harm", "ann"), ("p1", "medical-advice", "ann")]
+    shown = widget.hotkeys.value
+    widget.hotkeys.value = shown[:-1]  # Backspace on the new text: one undo
+    widget.hotkeys.value = ""  # a second Backspace before the next reset arrived: one more undo
+    assert _active(path) == [] and widget.current["item_id"] == "p0"
