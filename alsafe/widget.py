@@ -9,8 +9,8 @@ undoes. A ``Textarea`` rather than a ``Text`` because Enter then changes the val
 Keys typed before the kernel's reset reaches the browser arrive as values still built on the old text. The
 reset alternates between two sentinels, so each value tells which text it grew from, and only its new part
 is read: typing ahead never repeats a key (so never labels two items with one keystroke). The text holds two
-sentinels so that one Backspace leaves a mark of its text; only a browser that merges two Backspaces into one
-message while a reset is on its way would be read against the old text.
+sentinels so that one Backspace still leaves a mark of its text. One case stays ambiguous: Backspaces that the
+browser merges into one message (while the kernel is busy) and that empty the box can count as more undos.
 
 Nothing here waits on the user or on a callback: the ``on_labeled`` and ``on_round_complete`` callbacks
 (generation, retraining) run one at a time on a worker thread, reported in the status line.
@@ -71,10 +71,9 @@ class LabelingWidget(widgets.VBox):
         self._selected: str | None = None
         self._status_text = ""
         self._closed = False
-        # The key box: the text it was last reset to, the last value the browser sent, and whether a
-        # reset is still on its way to the browser.
+        # The key box: the text the kernel last reset it to, and the last value the browser sent.
         self._base = self._sent = SENTINELS[0]
-        self._reset_pending = self._resetting = False
+        self._resetting = False
         self._load()
         super().__init__(children=self._build(), layout=widgets.Layout(max_width="980px", padding="4px"))
         self.add_class("alsafe-labeling")
@@ -392,17 +391,18 @@ class LabelingWidget(widgets.VBox):
         if self._resetting:
             return
         value = change["new"]
-        stale = self._reset_pending and self._base[0] not in value
+        stale = self._base[0] not in value  # built on the text before the latest reset
         before = self._sent if stale else self._base
         self._sent = value
         if not stale:
+            # Reset only here: a second reset to the same text could wipe keys that are typed on it but not
+            # yet sent, and the next value would then read as deletions.
             self._base = SENTINELS[1] if self._base == SENTINELS[0] else SENTINELS[0]
-            self._reset_pending = True
-        self._resetting = True
-        try:
-            self.hotkeys.value = self._base
-        finally:
-            self._resetting = False
+            self._resetting = True
+            try:
+                self.hotkeys.value = self._base
+            finally:
+                self._resetting = False
         for key in _keystrokes(before, value):
             if key == "Backspace":
                 self._from_ui(self.undo)
