@@ -1,16 +1,7 @@
 """The labeling widget: a round's selected items, one at a time, each label committed to the run store at once.
 
-Keyboard: ipywidgets has no key listener, so the widget keeps a one-row ``Textarea`` (the key box) holding
-two sentinel characters. Typing into it changes its value, which the kernel observes, reads as keys and
-resets: a digit picks a label, Enter (a newline) saves it, ``s`` skips, and Backspace (deleting a character)
-undoes. A ``Textarea`` rather than a ``Text`` because Enter then changes the value too, so no deprecated
-``on_submit`` is needed. Buttons give the focus back to the key box, so the keys keep working after a click.
-
-Keys typed before the kernel's reset reaches the browser arrive as values still built on the old text. The
-reset alternates between two sentinels, so each value tells which text it grew from, and only its new part
-is read: typing ahead never repeats a key (so never labels two items with one keystroke). The text holds two
-sentinels so that one Backspace still leaves a mark of its text. One case stays ambiguous: Backspaces that the
-browser merges into one message (while the kernel is busy) and that empty the box can count as more undos.
+Keyboard: number keys pick a label, Enter saves it, Backspace undoes, ``s`` skips; they are read by a
+:class:`alsafe.keybox.KeyBox`. Buttons give the focus back to it, so the keys keep working after a click.
 
 Nothing here waits on the user or on a callback: the ``on_labeled`` and ``on_round_complete`` callbacks
 (generation, retraining) run one at a time on a worker thread, reported in the status line.
@@ -26,9 +17,9 @@ from typing import Callable
 
 import ipywidgets as widgets
 
+from alsafe.keybox import KeyBox
 from alsafe.store import RunStore, StoreError
 
-SENTINELS = ("››", "»»")
 MAX_REVIEW_ROWS = 10
 
 
@@ -71,9 +62,6 @@ class LabelingWidget(widgets.VBox):
         self._selected: str | None = None
         self._status_text = ""
         self._closed = False
-        # The key box: the text the kernel last reset it to, and the last value the browser sent.
-        self._base = self._sent = SENTINELS[0]
-        self._resetting = False
         self._load()
         super().__init__(children=self._build(), layout=widgets.Layout(max_width="980px", padding="4px"))
         self.add_class("alsafe-labeling")
@@ -259,11 +247,8 @@ class LabelingWidget(widgets.VBox):
         self.undo_button = widgets.Button(description="Undo (⌫)", icon="undo", layout=widgets.Layout(width="120px"))
         self.skip_button.on_click(lambda _: self._from_ui(self.skip))
         self.undo_button.on_click(lambda _: self._from_ui(self.undo))
-        self.hotkeys = widgets.Textarea(value=self._base, rows=1, continuous_update=True,
-                                        placeholder="click here for keyboard shortcuts",
-                                        layout=widgets.Layout(width="70px", height="32px"))
+        self.hotkeys = KeyBox(self._on_key, placeholder="click here for keyboard shortcuts")
         self.hotkeys.add_class("alsafe-hotkeys")
-        self.hotkeys.observe(self._on_keys, names="value")
         keys = f"1–{min(len(self.taxonomy), 9)}"
         help_text = widgets.HTML(f"<span style='color:#555'>⌨ click the key box, then <b>{keys}</b> pick a label · "
                                  "<b>Enter</b> save · <b>Backspace</b> undo · <b>s</b> skip</span>")
@@ -387,46 +372,18 @@ class LabelingWidget(widgets.VBox):
             self._set_status(str(error), warning=True)
         self.hotkeys.focus()
 
-    def _on_keys(self, change: dict) -> None:
-        if self._resetting:
-            return
-        value = change["new"]
-        stale = self._base[0] not in value  # built on the text before the latest reset
-        before = self._sent if stale else self._base
-        self._sent = value
-        if not stale:
-            # Reset only here: a second reset to the same text could wipe keys that are typed on it but not
-            # yet sent, and the next value would then read as deletions.
-            self._base = SENTINELS[1] if self._base == SENTINELS[0] else SENTINELS[0]
-            self._resetting = True
-            try:
-                self.hotkeys.value = self._base
-            finally:
-                self._resetting = False
-        for key in _keystrokes(before, value):
-            if key == "Backspace":
-                self._from_ui(self.undo)
-            elif key == "Enter":
-                self._from_ui(self.confirm)
-            elif key in ("s", "S"):
-                self._from_ui(self.skip)
-            elif key.isdigit() and 1 <= int(key) <= min(len(self.taxonomy), 9):
-                self._from_ui(self.select, self.taxonomy.names[int(key) - 1])
-            elif not key.isspace() and key not in "".join(SENTINELS):
-                self._set_status(f"The key {key!r} does nothing here; use 1-{min(len(self.taxonomy), 9)}, "
-                                 "Enter, Backspace or s.", warning=True)
-
-
-def _keystrokes(before: str, after: str) -> list[str]:
-    """The keys that turn the key box's text ``before`` into ``after``: one Backspace per deleted character."""
-    prefix = 0
-    while prefix < min(len(before), len(after)) and before[prefix] == after[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < min(len(before), len(after)) - prefix and before[-1 - suffix] == after[-1 - suffix]:
-        suffix += 1
-    inserted = after[prefix:len(after) - suffix]
-    return ["Backspace"] * (len(before) - prefix - suffix) + ["Enter" if char in "\r\n" else char for char in inserted]
+    def _on_key(self, key: str) -> None:
+        if key == "Backspace":
+            self._from_ui(self.undo)
+        elif key == "Enter":
+            self._from_ui(self.confirm)
+        elif key in ("s", "S"):
+            self._from_ui(self.skip)
+        elif key.isdigit() and 1 <= int(key) <= min(len(self.taxonomy), 9):
+            self._from_ui(self.select, self.taxonomy.names[int(key) - 1])
+        elif not key.isspace():
+            self._set_status(f"The key {key!r} does nothing here; use 1-{min(len(self.taxonomy), 9)}, "
+                             "Enter, Backspace or s.", warning=True)
 
 
 def _ink(colour: str) -> str:

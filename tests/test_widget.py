@@ -10,8 +10,9 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from alsafe.agreement import agreement_report, cohen_kappa
+from alsafe.keybox import SENTINELS, keystrokes
 from alsafe.store import RunStore, StoreError
-from alsafe.widget import SENTINELS, LabelingWidget, _keystrokes
+from alsafe.widget import LabelingWidget
 
 ITEMS = [f"p{i}" for i in range(5)]
 
@@ -270,12 +271,12 @@ def test_agreement_report_on_shared_items(path):
 
 
 def test_keystrokes_reads_the_edit_between_two_texts():
-    assert _keystrokes("››", "››1") == ["1"]
-    assert _keystrokes("››", "››1\n2") == ["1", "Enter", "2"]
-    assert _keystrokes("››", "›") == ["Backspace"]
-    assert _keystrokes("››1", "") == ["Backspace"] * 3
-    assert _keystrokes("››", "1››") == ["1"]  # typed with the cursor at the start
-    assert _keystrokes("››", "››") == []
+    assert keystrokes("››", "››1") == ["1"]
+    assert keystrokes("››", "››1\n2") == ["1", "Enter", "2"]
+    assert keystrokes("››", "›") == ["Backspace"]
+    assert keystrokes("››1", "") == ["Backspace"] * 3
+    assert keystrokes("››", "1››") == ["1"]  # typed with the cursor at the start
+    assert keystrokes("››", "››") == []
 
 
 def test_keys_typed_ahead_of_the_reset_are_read_once(widget, path):
