@@ -227,3 +227,29 @@ def test_cold_start_without_bootstrap_takes_items_nearest_each_centre(tmp_path):
         first = store.selections(1)
         assert first["cluster"].value_counts().tolist() == [2, 2, 2]  # two per cluster, nearest first
         assert first["score"].isna().all() and store.selections(2)["score"].notna().all()
+
+
+def test_labeling_session_drives_rounds_from_the_widget(tmp_path):
+    from alsafe.session import LabelingSession
+
+    with make_store(tmp_path / "run.sqlite") as store:
+        loop = ActiveLearningLoop(store, strategy="cluster", budget=12, batch_size=6, n_clusters=3, n_variations=2,
+                                  learner=tfidf_lr, vectorizer=Hashing(), generator=EchoGenerator(k=2),
+                                  progress=False)
+        session = LabelingSession(loop, annotator="ann")
+        gold = store.items().set_index("id")["gold_label"]
+        first = session.widget_
+        assert first.round == 1 and "0 of 2 rounds done" in session.summary.value
+        while first.current is not None:
+            first.label(gold[first.current["item_id"]])
+            session.wait(30)  # variations of each label are generated right away
+            assert len(store.variations()) == 2 * first.progress["done"]
+        session.wait(60)
+        assert session.widget_ is not first and session.widget_.round == 2
+        assert "1 of 2 rounds done" in session.summary.value
+        second = session.widget_
+        while second.current is not None:
+            second.label(gold[second.current["item_id"]])
+        session.wait(60)
+        assert session.status_.finished and "budget spent" in session.summary.value
+        assert store.rounds()["status"].tolist() == ["trained", "trained"] and len(store.variations()) == 24
