@@ -235,3 +235,41 @@ def hf_model_source(name: str | os.PathLike) -> tuple[str, dict]:
     if path.suffix == ".gguf" and path.is_file():
         return str(path.resolve().parent), {"gguf_file": path.name}
     return str(name), {}
+
+
+class ModelLoadError(ValueError):
+    """A model name that is neither an offline model, a local transformers folder nor a reachable hub name."""
+
+
+def load_pretrained(auto_class, name: str | os.PathLike, new_head: bool = False, **kwargs):
+    """``auto_class.from_pretrained`` for anything :func:`hf_model_source` understands, failing in one sentence.
+
+    Parameters
+    ----------
+    auto_class : type
+        A transformers class with ``from_pretrained`` (``AutoModel``, ``AutoTokenizer``, ...).
+    name : str or path
+        Offline model name or alias, local folder, ``.gguf`` file or hub name.
+    new_head : bool
+        The caller expects freshly initialised head weights, so transformers' report about them is silenced.
+    **kwargs
+        Passed on to ``from_pretrained``.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from transformers.utils import logging as hf_logging
+
+    source, extra = hf_model_source(name)
+    problem = ModelLoadError(f"model {str(name)!r} could not be loaded: it must be an offline model name "
+                             f"({', '.join(sorted({MINILM, MINILM_L2, MPNET, SMOLLM2}))}), a local folder holding a "
+                             "transformers model (with its config.json), or a hub name reachable from this machine.")
+    if Path(source).is_dir() and not extra and not (Path(source) / "config.json").is_file():
+        raise problem
+    verbosity = hf_logging.get_verbosity()
+    if new_head:
+        hf_logging.set_verbosity_error()
+    try:
+        return auto_class.from_pretrained(source, **extra, **kwargs)
+    except (OSError, HFValidationError):
+        raise problem from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
