@@ -258,14 +258,19 @@ class TransformerClassifier:
 
 
 class TfidfLogisticRegression:
-    """TF-IDF word n-grams and multinomial logistic regression: the fast baseline.
+    """TF-IDF n-grams and multinomial logistic regression: the fast baseline.
+
+    The defaults (character 2-5-grams within words, C=30) had the best dev macro-F1 among word/char
+    n-grams and C in {1, 3, 10, 30, 100} when trained on the paper's bootstrap + cluster splits.
 
     Parameters
     ----------
     max_features : int or None
         Vocabulary size kept by TF-IDF.
+    analyzer : {"char_wb", "word", "char"}
+        Terms are character n-grams within word boundaries, words, or character n-grams.
     ngram_range : tuple of int
-        Word n-gram lengths.
+        N-gram lengths (in characters or words, as ``analyzer`` says).
     C : float
         Inverse regularisation strength.
     class_weight : dict, "balanced" or None
@@ -284,10 +289,11 @@ class TfidfLogisticRegression:
     model_ : sklearn.linear_model.LogisticRegression
     """
 
-    def __init__(self, max_features: int | None = 20000, ngram_range: tuple[int, int] = (1, 2), C: float = 10.0,
-                 class_weight: dict | str | None = None, classes: Sequence | None = None, max_iter: int = 2000,
-                 random_state: int = 0):
+    def __init__(self, max_features: int | None = 50000, analyzer: str = "char_wb", ngram_range: tuple[int, int] = (2, 5),
+                 C: float = 30.0, class_weight: dict | str | None = None, classes: Sequence | None = None,
+                 max_iter: int = 2000, random_state: int = 0):
         self.max_features = max_features
+        self.analyzer = analyzer
         self.ngram_range = ngram_range
         self.C = C
         self.class_weight = class_weight
@@ -300,12 +306,13 @@ class TfidfLogisticRegression:
         _check_number(self.C, "C")
         _check_number(self.max_iter, "max_iter", low=1, integer=True, allow_low=True)
         texts, labels, classes = check_training_data(texts, labels, self.classes)
-        self.vectorizer_ = TfidfTextVectorizer(max_features=self.max_features, ngram_range=self.ngram_range)
+        self.vectorizer_ = TfidfTextVectorizer(max_features=self.max_features, analyzer=self.analyzer,
+                                               ngram_range=self.ngram_range)
         self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
                                          random_state=self.random_state)
         self.model_.fit(self.vectorizer_.fit_transform(texts), np.array(labels, dtype=object))
         self.classes_ = classes
-        self._columns = np.array([list(classes).index(label) for label in self.model_.classes_])
+        self._seen_columns = np.array([list(classes).index(label) for label in self.model_.classes_])
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -314,7 +321,7 @@ class TfidfLogisticRegression:
             raise NotFittedError("This TfidfLogisticRegression is not fitted yet; call fit(texts, labels) first.")
         seen = self.model_.predict_proba(self.vectorizer_.transform(texts))
         probabilities = np.zeros((seen.shape[0], len(self.classes_)))
-        probabilities[:, self._columns] = seen
+        probabilities[:, self._seen_columns] = seen
         return probabilities
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:

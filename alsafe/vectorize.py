@@ -236,8 +236,10 @@ class TfidfTextVectorizer:
     ----------
     max_features : int or None
         Keep the most frequent terms only.
+    analyzer : {"word", "char_wb", "char"}
+        Terms are words, or character n-grams (``char_wb``: within word boundaries).
     ngram_range : tuple of int
-        Word n-gram lengths.
+        N-gram lengths, in words or characters as ``analyzer`` says.
     min_df : int or float
         Minimum document frequency of a term.
     sublinear_tf : bool
@@ -253,9 +255,10 @@ class TfidfTextVectorizer:
         Vocabulary size.
     """
 
-    def __init__(self, max_features: int | None = 20000, ngram_range: tuple[int, int] = (1, 2),
+    def __init__(self, max_features: int | None = 20000, analyzer: str = "word", ngram_range: tuple[int, int] = (1, 2),
                  min_df: int | float = 1, sublinear_tf: bool = True, dense: bool = False):
         self.max_features = max_features
+        self.analyzer = analyzer
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.sublinear_tf = sublinear_tf
@@ -265,10 +268,13 @@ class TfidfTextVectorizer:
         """Learn the vocabulary and document frequencies of ``texts``."""
         if self.max_features is not None:
             _check_positive_int(self.max_features, "max_features")
+        if self.analyzer not in ("word", "char_wb", "char"):
+            raise ValueError(f"analyzer must be 'word', 'char_wb' or 'char', not {self.analyzer!r}.")
         texts = check_texts(texts)
         if not texts:
             raise ValueError("texts is empty; TF-IDF needs at least one text to learn a vocabulary from.")
-        self.vectorizer_ = TfidfVectorizer(max_features=self.max_features, ngram_range=tuple(self.ngram_range),
+        self.vectorizer_ = TfidfVectorizer(max_features=self.max_features, analyzer=self.analyzer,
+                                           ngram_range=tuple(self.ngram_range),
                                            min_df=self.min_df, sublinear_tf=self.sublinear_tf, dtype=np.float32)
         self.vectorizer_.fit(texts)
         self.dimension_ = len(self.vectorizer_.vocabulary_)
