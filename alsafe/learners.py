@@ -310,7 +310,8 @@ class TfidfLogisticRegression:
                                                ngram_range=self.ngram_range)
         self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
                                          random_state=self.random_state)
-        self.model_.fit(self.vectorizer_.fit_transform(texts), np.array(labels, dtype=object))
+        # float64: on float32 input the solver's probabilities miss summing to 1 by ~1e-7
+        self.model_.fit(self.vectorizer_.fit_transform(texts).astype(np.float64), np.array(labels, dtype=object))
         self.classes_ = classes
         self._seen_columns = np.array([list(classes).index(label) for label in self.model_.classes_])
         return self
@@ -319,7 +320,7 @@ class TfidfLogisticRegression:
         """Class probabilities, shape (n_texts, n_classes), columns in ``classes_`` order."""
         if not hasattr(self, "model_"):
             raise NotFittedError("This TfidfLogisticRegression is not fitted yet; call fit(texts, labels) first.")
-        seen = self.model_.predict_proba(self.vectorizer_.transform(texts))
+        seen = self.model_.predict_proba(self.vectorizer_.transform(texts).astype(np.float64))
         probabilities = np.zeros((seen.shape[0], len(self.classes_)))
         probabilities[:, self._seen_columns] = seen
         return probabilities
