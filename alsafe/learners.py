@@ -8,6 +8,7 @@ length 50 (Section 5.1); those are :class:`TransformerClassifier`'s defaults.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -121,7 +122,7 @@ class TransformerClassifier:
         The fine-tuned model and its tokenizer.
     device_ : torch.device
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss`` and, with a dev set, ``dev_macro_f1``.
+        Per epoch: ``epoch``, ``train_loss``, ``seconds`` (training only) and, with a dev set, ``dev_macro_f1``.
     best_epoch_ : int
         The epoch whose weights were kept (the last one without a dev set).
     """
@@ -195,9 +196,10 @@ class TransformerClassifier:
         self.history_, best_score, best_state = [], -1.0, None
         with tqdm(total=self.epochs * len(tokens), desc="fine-tuning", unit="text", disable=not self.verbose) as bar:
             for epoch in range(1, self.epochs + 1):
+                started = time.perf_counter()
                 loss = finetune.train_epoch(self.model_, tokens, targets, optimizer, scheduler, self.batch_size,
                                             generator, self.device_, self.max_grad_norm, bar)
-                record = {"epoch": epoch, "train_loss": loss}
+                record = {"epoch": epoch, "train_loss": loss, "seconds": time.perf_counter() - started}
                 if dev_tokens is not None:
                     predicted = finetune.predict_logits(self.model_, dev_tokens, self.eval_batch_size,
                                                         self.device_).argmax(1).numpy()
