@@ -174,7 +174,8 @@ class TransformerClassifier:
         if tokenizer.pad_token is None:  # decoder-only models ship without one
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         labels_by_id = {position: str(label) for position, label in enumerate(classes)}
-        fork_devices = [device.index or 0] if device.type == "cuda" else []
+        fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+            if device.type == "cuda" else []
         # fork_rng: the seed governs the head's init and dropout without changing the caller's torch RNG state
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(self.random_state)
@@ -183,37 +184,41 @@ class TransformerClassifier:
                 id2label=labels_by_id, label2id={name: position for position, name in labels_by_id.items()},
                 pad_token_id=tokenizer.pad_token_id)
             model.config.pad_token_id = tokenizer.pad_token_id
-            self.model_, self.tokenizer_, self.device_, self.classes_ = model.to(device), tokenizer, device, classes
-            self._train(finetune.pretokenize(tokenizer, texts, self.max_length), _encode(labels, classes), dev)
+            model.to(device)
+            tokens = finetune.pretokenize(tokenizer, texts, self.max_length)
+            dev_tokens = (finetune.pretokenize(tokenizer, dev[0], self.max_length), dev[1]) if dev else None
+            history, best_epoch = self._train(model, device, tokens, _encode(labels, classes), dev_tokens)
+        # fitted attributes only once training is done: an interrupted fit leaves no half-fitted learner
+        self.model_, self.tokenizer_, self.device_, self.classes_ = model, tokenizer, device, classes
+        self.history_, self.best_epoch_ = history, best_epoch
         return self
 
-    def _train(self, tokens: finetune.TokenizedTexts, targets: torch.Tensor, dev) -> None:
+    def _train(self, model, device: torch.device, tokens: finetune.TokenizedTexts, targets: torch.Tensor,
+               dev) -> tuple[list[dict], int]:
+        """Fine-tune ``model`` in place; with a dev set, end on the best epoch's weights. Returns history, best epoch."""
         generator = torch.Generator().manual_seed(self.random_state)
-        optimizer = finetune.make_optimizer(self.model_, self.learning_rate, self.weight_decay)
+        optimizer = finetune.make_optimizer(model, self.learning_rate, self.weight_decay)
         steps = self.epochs * -(-len(tokens) // self.batch_size)
         scheduler = finetune.linear_schedule(optimizer, steps, int(self.warmup_ratio * steps))
-        dev_tokens = finetune.pretokenize(self.tokenizer_, dev[0], self.max_length) if dev else None
-        self.history_, best_score, best_state = [], -1.0, None
+        history, best_score, best_epoch, best_state = [], -1.0, self.epochs, None
         with tqdm(total=self.epochs * len(tokens), desc="fine-tuning", unit="text", disable=not self.verbose) as bar:
             for epoch in range(1, self.epochs + 1):
                 started = time.perf_counter()
-                loss = finetune.train_epoch(self.model_, tokens, targets, optimizer, scheduler, self.batch_size,
-                                            generator, self.device_, self.max_grad_norm, bar)
+                loss = finetune.train_epoch(model, tokens, targets, optimizer, scheduler, self.batch_size,
+                                            generator, device, self.max_grad_norm, bar)
                 record = {"epoch": epoch, "train_loss": loss, "seconds": time.perf_counter() - started}
-                if dev_tokens is not None:
-                    predicted = finetune.predict_logits(self.model_, dev_tokens, self.eval_batch_size,
-                                                        self.device_).argmax(1).numpy()
+                if dev is not None:
+                    predicted = finetune.predict_logits(model, dev[0], self.eval_batch_size, device).argmax(1).numpy()
                     record["dev_macro_f1"] = f1_score(dev[1], predicted, average="macro",
-                                                      labels=np.arange(len(self.classes_)), zero_division=0)
+                                                      labels=np.arange(model.config.num_labels), zero_division=0)
                     if record["dev_macro_f1"] > best_score:
-                        best_score, self.best_epoch_ = record["dev_macro_f1"], epoch
-                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model_.state_dict().items()}
-                self.history_.append(record)
-        if best_state is not None:
-            self.model_.load_state_dict(best_state)
-        else:
-            self.best_epoch_ = self.epochs
-        self.model_.eval()
+                        best_score, best_epoch = record["dev_macro_f1"], epoch
+                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                history.append(record)
+        if best_state is not None and best_epoch != self.epochs:
+            model.load_state_dict(best_state)
+        model.eval()
+        return history, best_epoch
 
     def _check_fitted(self) -> None:
         if getattr(self, "model_", None) is None:
