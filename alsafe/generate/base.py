@@ -30,12 +30,15 @@ class BackendUnavailable(GenerationError):
 class Prompt:
     """One rendered prompt in both shapes: chat ``messages`` and a plain completion ``text``.
 
-    ``style`` says which one is sent; the other is kept for display only.
+    ``style`` says which one is sent; the other is kept for display only. ``answer_prefix`` is the
+    part of the answer the completion prompt already wrote (it ends with ``1.``); the parser reads
+    the answer with it put back.
     """
 
     style: str
     messages: tuple[dict, ...]
     text: str
+    answer_prefix: str = ""
 
     def sent(self) -> str:
         """The exact prompt the backend receives, as one string (what the cache key and the ledger hold)."""
@@ -49,8 +52,8 @@ class Request:
     """One call: the prompt, the number of variations it asks for, and where it belongs.
 
     ``call_index`` is the position of this call among the seed's calls (sample index of the call),
-    ``offset`` the sample index of the first variation it asks for; ``seed_text`` lets the replay
-    backend look the seed up.
+    ``offset`` the sample index of the first variation it asks for; ``seed_text`` and ``seed_id`` let
+    the replay backend look the seed up.
     """
 
     prompt: Prompt
@@ -59,6 +62,7 @@ class Request:
     call_index: int
     offset: int
     seed_text: str
+    seed_id: str
     label: str
     target_label: str
 
@@ -88,14 +92,19 @@ class Backend:
     model: str = ""
     style: str = "chat"
     max_concurrency: int = 1
+    variations_per_call: int | None = None  # None: all of a seed's variations in one call
 
-    def resolve(self, seed_text: str) -> "Backend":
-        """The backend that answers for ``seed_text`` (itself; replay may hand over to a fallback)."""
+    def resolve(self, seed_text: str, seed_id: str | None = None) -> "Backend":
+        """The backend that answers for this seed (itself; replay may hand over to a fallback)."""
         return self
 
     def sampling_params(self) -> dict:
         """Parameters that change the answer, hence part of the cache key."""
         return {}
+
+    def seed_params(self, seed_text: str, seed_id: str | None = None) -> dict:
+        """Parameters for one seed's calls (sampling parameters, plus what else decides the answer)."""
+        return self.sampling_params()
 
     def validate(self) -> None:
         """Raise one sentence about a configuration the user must fix (no network, no model loading)."""

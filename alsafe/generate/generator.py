@@ -60,8 +60,9 @@ class Generator:
     template : the prompt and relation (default: :class:`Template` with :class:`SameLabel`).
     filters : filters run in order (default :func:`~alsafe.generate.filters.default_filters`).
     n_variations : variations per seed (the paper: 5).
-    variations_per_call : variations asked for in one call (default all in one call; 1 means one call
-        per sample index).
+    variations_per_call : variations asked for in one call; 1 means one call per sample index. None
+        takes the backend's preference (the local backend asks one per call, a 135M model loses count),
+        else all in one call as the paper did.
     max_tokens_per_variation : token allowance per variation asked for (plus 32 for the wrapping).
     on_error : ``raise`` (default: seeds whose calls failed are left out, everything else is saved, then
         :class:`GenerationError` names the failures) or ``skip`` (left out and shown in ``report_``).
@@ -121,7 +122,7 @@ class Generator:
         if pending:
             run_sync(lambda: self._call_all(pending, cache))
         stored = _stored_rows(store, plans)
-        context = FilterContext(reference=_reference(store), learner=learner)
+        context = FilterContext(reference=_reference(store, self.template), learner=learner)
         new_rows, detail, report = self._judge(plans, stored, context, round, n_cached)
         if write and store is not None and new_rows:
             store.add_variations(new_rows)
@@ -172,12 +173,13 @@ class Generator:
         return seeds
 
     def _plan(self, seeds: pd.DataFrame, taxonomy: Taxonomy) -> list[_Plan]:
-        per_call = self.variations_per_call or self.n_variations
         plans = []
-        resolved = [self.backend.resolve(str(text)) for text in seeds["text"]]  # replay: unknown seeds fail here
+        # Replay raises here, before any call, for a seed its split does not hold.
+        resolved = [self.backend.resolve(str(text), seed_id) for seed_id, text in zip(seeds["id"], seeds["text"])]
         for backend in {id(b): b for b in resolved}.values():
             backend.validate()
         for (seed_id, text, label), backend in zip(seeds[["id", "text", "label"]].itertuples(index=False), resolved):
+            per_call = self.variations_per_call or backend.variations_per_call or self.n_variations
             label = str(label)
             target = self.template.relation.target_label(label)
             calls = []
@@ -187,14 +189,15 @@ class Generator:
                 offset = call_index * per_call
                 asked = min(per_call, self.n_variations - offset)
                 prompt = self.template.render(str(text), label, asked, taxonomy, style=style)
-                params = {**backend.sampling_params(), "max_tokens": 32 + self.max_tokens_per_variation * asked}
-                stop = self.template.stop(style)
+                params = {**backend.seed_params(str(text), seed_id),
+                          "max_tokens": 32 + self.max_tokens_per_variation * asked}
+                stop = self.template.stop(style, asked)
                 if stop:
                     params["stop"] = stop
                 if call_index == 0:
                     prompt_hash = request_hash(backend.name, backend.model, prompt.sent(), params)
                 request = Request(prompt=prompt, params=params, asked=asked, call_index=call_index, offset=offset,
-                                  seed_text=str(text), label=label, target_label=target)
+                                  seed_text=str(text), seed_id=seed_id, label=label, target_label=target)
                 calls.append(_Call(request, cache_key(backend.name, backend.model, prompt.sent(), params, call_index)))
             plans.append(_Plan(seed_id, str(text), label, target, backend, prompt_hash, calls))
         return plans
@@ -236,7 +239,8 @@ class Generator:
             for call in plan.calls:
                 if call.completion is None:
                     continue
-                result = parse_variations(call.completion.text, call.request.asked,
+                result = parse_variations(call.request.prompt.answer_prefix + call.completion.text,
+                                          call.request.asked,
                                           truncated=call.completion.finish_reason == "length")
                 parsed[id(plan)].append((call, result))
                 if (plan.seed_id, plan.prompt_hash) in done or not complete:
@@ -354,13 +358,14 @@ def _stored_rows(store, plans: list[_Plan]) -> pd.DataFrame:
     return table.sort_values(["_order", "sample_index"])[columns].reset_index(drop=True)
 
 
-def _reference(store) -> pd.DataFrame:
-    """Texts variations must not duplicate: every item, and accepted variations from earlier calls."""
-    if store is None:
-        return pd.DataFrame(columns=["id", "text", "kind"])
-    items = store.items()
-    accepted = store.variations(status="accepted")
-    return pd.concat([
-        pd.DataFrame({"id": items["id"], "text": items["text"], "kind": items["role"] + " item"}),
-        pd.DataFrame({"id": accepted["id"].astype(str), "text": accepted["text"], "kind": "variation"}),
-    ], ignore_index=True)
+def _reference(store, template: Template) -> pd.DataFrame:
+    """Texts variations must not duplicate: the prompt's examples, every item, accepted variations."""
+    # Small models copy the few-shot examples verbatim; such a copy is no new data.
+    examples = [text for _, title, variations in template.examples for text in (title, *variations)]
+    tables = [pd.DataFrame({"id": [str(i) for i in range(len(examples))], "text": examples, "kind": "prompt example"})]
+    if store is not None:
+        items = store.items()
+        accepted = store.variations(status="accepted")
+        tables += [pd.DataFrame({"id": items["id"], "text": items["text"], "kind": items["role"] + " item"}),
+                   pd.DataFrame({"id": accepted["id"].astype(str), "text": accepted["text"], "kind": "variation"})]
+    return pd.concat(tables, ignore_index=True)

@@ -79,7 +79,7 @@ class LLMJudge:
             if cached is not None:
                 answers[position] = json.loads(cached)["text"]
                 continue
-            requests.append((position, Request(prompt, params, 1, 0, 0, text, "", ""), key))
+            requests.append((position, Request(prompt, params, 1, 0, 0, text, "", "", ""), key))
         if requests:
             async with self.backend:
                 results = await asyncio.gather(*(self.backend.acomplete(r) for _, r, _ in requests),

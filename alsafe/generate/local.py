@@ -40,6 +40,7 @@ class LocalBackend(Backend):
 
     name = "local"
     max_concurrency = 1
+    variations_per_call = 1  # a 135M model keeps one rewrite per line; asked for five it writes two or three
 
     def __init__(self, model: str = models.SMOLLM2, engine: str = "auto", style: str = "completion",
                  temperature: float = 0.8, top_p: float = 0.95, repeat_penalty: float = 1.1, random_state: int = 0,

@@ -130,7 +130,8 @@ class Template:
                   f"Answer with a JSON list of {n_variations} strings and nothing else.",
                   "", "<title>", title, "</title>"]
         messages = ({"role": "system", "content": self.system}, {"role": "user", "content": "\n".join(lines)})
-        return Prompt(style=style, messages=messages, text=self._few_shot(title, label, target, n_variations))
+        return Prompt(style=style, messages=messages, text=self._few_shot(title, label, target, n_variations),
+                      answer_prefix="1." if style == "completion" else "")
 
     def _few_shot(self, title: str, label: str, target: str, n_variations: int) -> str:
         blocks = ["Each Reddit title below is rewritten in different ways. Every rewrite is a new, natural title "
@@ -143,13 +144,11 @@ class Template:
         blocks.append(f"{header}\nTitle: {title}\nRewrites ({n_variations}):\n1.")
         return "\n\n".join(blocks)
 
-    def stop(self, style: str) -> list[str] | None:
-        """Stop sequences for the completion shape (the next few-shot block must not be written)."""
-        return ["\n\n", "\nCategory:", "\nTitle:"] if (self.style or style) == "completion" else None
-
-    def response_prefix(self, style: str) -> str:
-        """What the prompt already wrote of the answer (the completion shape ends with ``1.``)."""
-        return "1." if (self.style or style) == "completion" else ""
+    def stop(self, style: str, n_variations: int) -> list[str] | None:
+        """Stop sequences for the completion shape: the next few-shot block, or the line's end for one."""
+        if (self.style or style) != "completion":
+            return None
+        return ["\n"] if n_variations == 1 else ["\n\n", "\nCategory:", "\nTitle:"]
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -196,7 +195,10 @@ def parse_variations(raw: str, asked: int, truncated: bool = False) -> Parsed:
     from_json = _json_list(raw)
     if from_json is not None:
         texts, cut = from_json
-        return Parsed(tuple(t for t in map(clean_variation, texts) if t), asked, "json", cut)
+        # A JSON string is already delimited: quotes inside it belong to the text (the paper's own
+        # GPT-3.5 variations carry some), so only whitespace is tidied.
+        texts = tuple(t for t in (" ".join(str(t).split()) for t in texts) if t)
+        return Parsed(texts, asked, "json", cut)
     lines = [line for line in raw.splitlines() if line.strip()]
     numbered = [m.group(1) for m in map(_NUMBERED.match, lines) if m]
     bulleted = [m.group(1) for m in map(_BULLETED.match, lines) if m]
