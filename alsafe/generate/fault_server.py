@@ -10,7 +10,8 @@ meets::
 
 Without a fault it answers after ``delay_s`` with ``responder(prompt, asked)`` (by default a JSON list
 of ``asked`` distinct sentences derived from the prompt's hash). Every request is logged in
-:attr:`FaultServer.requests` (path, headers, body, arrival time) so tests can assert on them.
+:attr:`FaultServer.requests` (path, headers, body, arrival time) and the most requests answered at
+once in :attr:`FaultServer.max_in_flight`, so tests can assert on them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ _WORDS = (
 
 @dataclass
 class LoggedRequest:
-    """One request the server received."""
+    """One request the server received (header names in lower case)."""
 
     path: str
     headers: dict
@@ -85,6 +86,8 @@ class FaultServer:
     responder: Callable[[str, int], str] = default_responder
     model: str = "fault-model"
     requests: list = field(default_factory=list, init=False)
+    max_in_flight: int = field(default=0, init=False)
+    _in_flight: int = field(default=0, init=False, repr=False)
     _faults: list = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
@@ -154,6 +157,17 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         self._log(body)
         owner = self.server_owner
+        with owner._lock:
+            owner._in_flight += 1
+            owner.max_in_flight = max(owner.max_in_flight, owner._in_flight)
+        try:
+            self._answer(body)
+        finally:
+            with owner._lock:
+                owner._in_flight -= 1
+
+    def _answer(self, body: dict | None) -> None:
+        owner = self.server_owner
         fault = owner._next_fault()
         if fault is not None and fault.kind != "short":
             self._fault(fault)
@@ -196,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     def _log(self, body: dict | None) -> None:
-        self.server_owner.requests.append(LoggedRequest(self.path, dict(self.headers.items()), body, time.monotonic()))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.server_owner.requests.append(LoggedRequest(self.path, headers, body, time.monotonic()))
 
     def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()

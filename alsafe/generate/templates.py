@@ -120,14 +120,15 @@ class Template:
             raise ValueError(f"style must be one of {', '.join(STYLES)}, not {style!r}.")
         title = clean_input(text)
         target = self.relation.target_label(label)
-        lines = [f"Write {n_variations} different variations of the title below. "
+        plural = "s" if n_variations != 1 else ""
+        lines = [f"Write {n_variations} different variation{plural} of the title below. "
                  + self.relation.sentence(label, target),
                  f'Category "{target}": {self.description(target, taxonomy)}']
         if target != label:
             lines.append(f'Category "{label}": {self.description(label, taxonomy)}')
         lines += ["Each variation should read like a real Reddit post title: short, natural, and not a copy of "
                   "the original.",
-                  f"Answer with a JSON list of {n_variations} strings and nothing else.",
+                  f"Answer with a JSON list of {n_variations} string{plural} and nothing else.",
                   "", "<title>", title, "</title>"]
         messages = ({"role": "system", "content": self.system}, {"role": "user", "content": "\n".join(lines)})
         return Prompt(style=style, messages=messages, text=self._few_shot(title, label, target, n_variations),
