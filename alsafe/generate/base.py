@@ -40,6 +40,12 @@ class Prompt:
     text: str
     answer_prefix: str = ""
 
+    def readable(self) -> str:
+        """The prompt as a person reads it (chat messages as ``[role]`` blocks)."""
+        if self.style == "chat":
+            return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)
+        return self.text
+
     def sent(self) -> str:
         """The exact prompt the backend receives, as one string (what the cache key and the ledger hold)."""
         if self.style == "chat":

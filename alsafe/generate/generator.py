@@ -12,6 +12,7 @@ already stored (the store's UNIQUE constraint on seed, relation, label, prompt h
 
 from __future__ import annotations
 
+from collections import Counter
 import asyncio
 import json
 import math
@@ -268,7 +269,7 @@ class Generator:
                    "backend": plan.backend.name, "model": plan.backend.model, "prompt_hash": plan.prompt_hash,
                    "status": "rejected" if reason else "accepted", "reason": reason}
             new_rows.append(row)
-            detail.append({**row, "seed_text": plan.text, "prompt": call.request.prompt.sent(),
+            detail.append({**row, "seed_text": plan.text, "prompt": call.request.prompt.readable(),
                            "raw_output": call.completion.text})
         for plan in plans:
             if (plan.seed_id, plan.prompt_hash) not in done:
@@ -278,7 +279,7 @@ class Generator:
             for row in mine.to_dict("records"):
                 call = max((c for o, c in raw.items() if o <= row["sample_index"]), key=lambda c: c.request.offset)
                 detail.append({**{k: row[k] for k in VARIATION_COLUMNS}, "seed_text": plan.text,
-                               "prompt": call.request.prompt.sent(),
+                               "prompt": call.request.prompt.readable(),
                                "raw_output": call.completion.text if call.completion else None})
         detail_table = pd.DataFrame(detail, columns=["seed_id", "seed_text", "prompt", "raw_output"]
                                     + [c for c in VARIATION_COLUMNS if c != "seed_id"])
@@ -291,7 +292,7 @@ class Generator:
 
     def _seed_report(self, plan: _Plan, parsed, detail: pd.DataFrame, cached: int) -> dict:
         rows = detail[detail["seed_id"] == plan.seed_id]
-        kinds = rows["reason"].dropna().map(reason_kind).value_counts()
+        kinds = Counter(reason_kind(r) for r in rows["reason"].dropna())
         errors = [c.error for c in plan.calls if c.error]
         return {"seed_id": plan.seed_id, "label": plan.label, "target_label": plan.target,
                 "backend": plan.backend.name, "calls": len(plan.calls), "cached_calls": cached,
@@ -299,7 +300,7 @@ class Generator:
                 "returned": sum(p.returned for _, p in parsed),
                 "accepted": int((rows["status"] == "accepted").sum()),
                 "rejected": int((rows["status"] == "rejected").sum()),
-                "reasons": ", ".join(f"{k}: {v}" for k, v in kinds.items()),
+                "reasons": ", ".join(f"{k}: {v}" for k, v in kinds.most_common()),
                 "error": errors[0] if errors else None}
 
 
@@ -355,7 +356,9 @@ def _stored_rows(store, plans: list[_Plan]) -> pd.DataFrame:
     keys = list(zip(table["seed_id"], table["prompt_hash"]))
     table = table.loc[np.array([k in wanted for k in keys], dtype=bool)]
     table = table.assign(_order=[wanted[k] for k in zip(table["seed_id"], table["prompt_hash"])])
-    return table.sort_values(["_order", "sample_index"])[columns].reset_index(drop=True)
+    table = table.sort_values(["_order", "sample_index"])[columns].reset_index(drop=True)
+    table["reason"] = table["reason"].astype(object).where(table["reason"].notna(), None)
+    return table
 
 
 def _reference(store, template: Template) -> pd.DataFrame:

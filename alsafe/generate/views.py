@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 import pandas as pd
 
 from alsafe.generate.filters import reason_kind
@@ -40,9 +41,9 @@ def verdicts(store, round: int | None = None) -> pd.DataFrame:
         table = table[table["round"] == round]
     rows = []
     for seed_id, group in table.groupby("seed_id", sort=False):
-        kinds = group["reason"].dropna().map(reason_kind).value_counts()
+        kinds = Counter(reason_kind(r) for r in group["reason"].dropna())
         rows.append({"seed_id": seed_id, "variations": len(group),
                      "accepted": int((group["status"] == "accepted").sum()),
                      "rejected": int((group["status"] == "rejected").sum()),
-                     "reasons": ", ".join(f"{k}: {v}" for k, v in kinds.items())})
+                     "reasons": ", ".join(f"{k}: {v}" for k, v in kinds.most_common())})
     return pd.DataFrame(rows, columns=["seed_id", "variations", "accepted", "rejected", "reasons"])
