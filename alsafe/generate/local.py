@@ -173,6 +173,10 @@ def _load_transformers(model: str, gguf: Path | None):
         if not (folder / "config.json").exists():
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             network = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            # The weights are already dequantized to float; only the GGUF marker forbids saving them.
+            network.hf_quantizer = None
+            if hasattr(network.config, "quantization_config"):
+                del network.config.quantization_config
             staging = folder.with_name(folder.name + ".partial")
             shutil.rmtree(staging, ignore_errors=True)
             network.save_pretrained(staging)
@@ -205,7 +209,7 @@ def _transformers_call(loaded, request: Request, params: dict, seed: int, style:
     if temperature > 0:
         options.update(temperature=temperature, top_p=float(params.get("top_p", 1.0)))
     if stop:
-        options.update(stop_strings=list(stop), tokenizer=tokenizer)
+        options.update(stopping_criteria=_stop_at(stop, tokenizer, input_ids.shape[1]))
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
         torch.manual_seed(seed)
         output = network.generate(input_ids, attention_mask=encoded.get("attention_mask"), **options)
@@ -217,3 +221,15 @@ def _transformers_call(loaded, request: Request, params: dict, seed: int, style:
         text = text[:cut]
     return Completion(text=text, prompt_tokens=int(input_ids.shape[1]), completion_tokens=int(len(new_tokens)),
                       finish_reason=finish)
+
+
+def _stop_at(stop: list[str], tokenizer, prompt_length: int):
+    """Stop once the decoded answer holds a stop string (works for any tokenizer, unlike ``stop_strings``)."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopStrings(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs) -> bool:
+            text = tokenizer.decode(input_ids[0, prompt_length:], skip_special_tokens=True)
+            return any(s in text for s in stop)
+
+    return StoppingCriteriaList([StopStrings()])

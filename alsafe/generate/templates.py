@@ -196,9 +196,9 @@ def parse_variations(raw: str, asked: int, truncated: bool = False) -> Parsed:
     from_json = _json_list(raw)
     if from_json is not None:
         texts, cut = from_json
-        # A JSON string is already delimited: quotes inside it belong to the text (the paper's own
-        # GPT-3.5 variations carry some), so only whitespace is tidied.
-        texts = tuple(t for t in (" ".join(str(t).split()) for t in texts) if t)
+        # A JSON string is already delimited: quotes and spacing inside it belong to the text (the
+        # paper's own GPT-3.5 variations carry some), so only the ends are trimmed.
+        texts = tuple(t for t in (str(t).strip() for t in texts) if t)
         return Parsed(texts, asked, "json", cut)
     lines = [line for line in raw.splitlines() if line.strip()]
     numbered = [m.group(1) for m in map(_NUMBERED.match, lines) if m]
