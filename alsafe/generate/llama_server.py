@@ -4,7 +4,10 @@ Used by the server tests, the benchmark and notebooks that want the ``openai`` b
 internet::
 
     with LlamaServer() as server:           # SmolLM2-135M-Instruct by default
-        backend = OpenAIBackend(model="smollm2", base_url=server.base_url)
+        backend = OpenAIBackend(model="smollm2", base_url=server.base_url, max_concurrency=1)
+
+The server computes one request at a time; measured here, two requests in flight made each take
+about ten times longer (0.9-1.5 s alone, 9-10 s together), so give it ``max_concurrency=1``.
 """
 
 from __future__ import annotations
