@@ -127,3 +127,24 @@ def test_reference_matching_scales_to_a_large_pool():
     reasons = DuplicateFilter(threshold=0.7).apply(candidates, FilterContext(reference=reference))
     assert reasons[0].startswith("duplicate: near copy of pool item p1234")
     assert reasons[1] is None
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.75, 0.9])
+def test_prefix_filtered_index_finds_exactly_what_brute_force_finds(threshold):
+    from alsafe.generate.similarity import NgramIndex
+
+    rng = np.random.default_rng(1)
+    words = np.array("rash fever court loan fire smoke debt rent pain police help night arm red".split())
+    pool = [" ".join(rng.choice(words, rng.integers(2, 7))) for _ in range(800)]
+    queries = [pool[i] + (" " + str(rng.choice(words)) if i % 2 else "") for i in rng.integers(0, 800, 100)]
+    queries += [" ".join(rng.choice(words, 4)) for _ in range(100)]
+    pool_sets = [char_ngrams(t) for t in pool]
+    query_sets = [char_ngrams(t) for t in queries]
+    found = NgramIndex(pool_sets, threshold).best(query_sets)
+    for query, (score, position) in zip(query_sets, found):
+        scores = np.array([jaccard(query, p) for p in pool_sets])
+        best = int(scores.argmax())  # argmax takes the earliest of equal scores, as the index does
+        if scores[best] >= threshold:
+            assert (position, score) == (best, pytest.approx(scores[best]))
+        else:
+            assert (score, position) == (0.0, -1)

@@ -85,6 +85,7 @@ class FaultServer:
     hang_s: float = 5.0
     responder: Callable[[str, int], str] = default_responder
     model: str = "fault-model"
+    port: int = 0
     requests: list = field(default_factory=list, init=False)
     max_in_flight: int = field(default=0, init=False)
     _in_flight: int = field(default=0, init=False, repr=False)
@@ -111,8 +112,7 @@ class FaultServer:
         class Handler(_Handler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
@@ -131,6 +131,11 @@ class FaultServer:
     def _next_fault(self) -> _Fault | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default 5 resets connections when a client opens many at once
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -222,3 +227,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def main() -> None:
+    """Run the server in its own process: ``python -m alsafe.generate.fault_server --delay 0.2``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A loopback OpenAI-compatible server answering after a delay.")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: a free one)")
+    args = parser.parse_args()
+    server = FaultServer(delay_s=args.delay, port=args.port).start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

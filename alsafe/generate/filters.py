@@ -9,14 +9,15 @@ not shown to the next. The kinds: ``empty``, ``too short``, ``too long``, ``trun
 from __future__ import annotations
 
 import re
-import string
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+
+from alsafe.generate.similarity import (EmbeddingIndex, NgramIndex, binary_matrix, char_ngrams, jaccard, jaccard_row,
+                                        normalise_text, unit_rows)
 
 
 @dataclass
@@ -141,36 +142,19 @@ class LabelGate:
         return reasons
 
 
-_PUNCTUATION = str.maketrans({c: " " for c in string.punctuation + "“”‘’«»…"})
-
-
-def normalise_text(text: str) -> str:
-    """Lower case, punctuation as spaces, whitespace collapsed: what duplicates are compared on."""
-    return " ".join(str(text).casefold().translate(_PUNCTUATION).split())
-
-
-def char_ngrams(text: str, n: int = 3) -> set[str]:
-    padded = f" {normalise_text(text)} "
-    return {padded[i:i + n] for i in range(max(len(padded) - n + 1, 1))}
-
-
-def jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
-
-
 class DuplicateFilter:
     """Reject exact and near duplicates of the seed, of each other and of existing texts.
 
-    Near means character n-gram Jaccard similarity at or above ``threshold`` (dependency-free), or,
-    with ``embed``, cosine similarity of its embeddings at or above ``threshold``.
+    Near means character n-gram Jaccard similarity at or above ``threshold`` (dependency-free, exact),
+    or, with ``embed``, cosine similarity of the embeddings at or above ``threshold``.
 
     Parameters
     ----------
     threshold : similarity from which a variation counts as a near duplicate.
     ngram : character n-gram length for Jaccard.
     embed : optional ``texts -> array`` embedding function used instead of Jaccard.
-    against_reference : also compare with the store's items (pool, labeled, dev, test) and accepted
-        variations.
+    against_reference : also compare with the store's items (pool, labeled, dev, test), accepted
+        variations and the prompt's examples.
     """
 
     def __init__(self, threshold: float = 0.75, ngram: int = 3, embed: Callable | None = None,
@@ -184,99 +168,102 @@ class DuplicateFilter:
         self.embed = embed
         self.against_reference = against_reference
 
+    def prepare(self, context: FilterContext) -> None:
+        """Index the reference texts now (slow for a large pool); ``generate`` runs this during the calls."""
+        self.index_ = (id(context.reference), self._reference_index(context.reference))
+
     def apply(self, candidates: Sequence[Candidate], context: FilterContext) -> list[str | None]:
         if not candidates:
             return []
-        reference = context.reference if self.against_reference else context.reference.iloc[:0]
-        exact = {}
-        for ref_id, text, kind in zip(reference["id"], reference["text"], reference["kind"]):
-            exact.setdefault(normalise_text(text), f"{kind} {ref_id}")
-        best_ref = self._reference_similarity([c.text for c in candidates], reference)
-        kept: list[tuple[str, object]] = []  # (description, features) of variations accepted so far
-        features = self._features([c.text for c in candidates] + [c.seed_text for c in candidates])
-        n = len(candidates)
+        prepared = getattr(self, "index_", None)
+        if prepared is not None and prepared[0] == id(context.reference):
+            reference = prepared[1]
+        else:
+            reference = self._reference_index(context.reference)
+        texts = [c.text for c in candidates]
+        features = self._features(texts)
+        best_reference = reference.search.best(features)
+        within = self._pairwise(features)
+        seed_texts = list(dict.fromkeys(c.seed_text for c in candidates))
+        seed_features = dict(zip(seed_texts, list(self._features(seed_texts))))
+        rows = list(features)
+        kept: dict[int, str] = {}  # position -> name, of the variations kept so far
         reasons = []
         for i, candidate in enumerate(candidates):
-            key = normalise_text(candidate.text)
-            seed_similarity = self._similarity(features[i], features[n + i])
-            if key == normalise_text(candidate.seed_text):
-                reasons.append("duplicate: exact copy of its seed")
-                continue
-            if seed_similarity >= self.threshold:
-                reasons.append(f"duplicate: near copy of its seed (similarity {seed_similarity:.2f})")
-                continue
-            if key in exact:
-                reasons.append(f"duplicate: exact copy of {exact[key]}")
-                continue
-            similarity, where = best_ref[i]
-            if similarity >= self.threshold:
-                reasons.append(f"duplicate: near copy of {where} (similarity {similarity:.2f})")
-                continue
-            match = next(((name, s) for name, f in kept
-                          if (s := self._similarity(features[i], f)) >= self.threshold), None)
-            if match is not None:
-                reasons.append(f"duplicate: {'exact' if match[1] >= 1 - 1e-9 else 'near'} copy of {match[0]} "
-                               f"(similarity {match[1]:.2f})")
-                continue
-            kept.append((f"variation {candidate.sample_index} of seed {candidate.seed_id}", features[i]))
-            reasons.append(None)
+            similarity, where = best_reference[i]
+            reason = self._verdict(i, candidate, rows[i], seed_features[candidate.seed_text], reference,
+                                   (similarity, reference.names[where] if where >= 0 else ""), within, kept)
+            if reason is None:
+                kept[i] = f"variation {candidate.sample_index} of seed {candidate.seed_id}"
+            reasons.append(reason)
         return reasons
 
+    def _verdict(self, i, candidate, row, seed_row, reference, best_reference, within, kept) -> str | None:
+        key = normalise_text(candidate.text)
+        if key == normalise_text(candidate.seed_text):
+            return "duplicate: exact copy of its seed"
+        seed_similarity = self._similarity(row, seed_row)
+        if seed_similarity >= self.threshold:
+            return f"duplicate: near copy of its seed (similarity {seed_similarity:.2f})"
+        if key in reference.exact:
+            return f"duplicate: exact copy of {reference.exact[key]}"
+        similarity, where = best_reference
+        if similarity >= self.threshold:
+            return f"duplicate: near copy of {where} (similarity {similarity:.2f})"
+        if kept:
+            columns, scores = within(i)
+            hits = (columns < i) & (scores >= self.threshold)
+            hits[hits] = [int(j) in kept for j in columns[hits]]
+            if hits.any():
+                first = int(np.flatnonzero(hits)[columns[hits].argmin()])  # the earliest kept variation
+                score, j = float(scores[first]), int(columns[first])
+                kind = "exact" if score >= 1 - 1e-9 else "near"
+                return f"duplicate: {kind} copy of {kept[j]} (similarity {score:.2f})"
+        return None
+
     # -- similarity ----------------------------------------------------------------------
-    def _features(self, texts: list[str]) -> list:
+    def _features(self, texts: list[str]):
+        """n-gram sets (Jaccard) or unit-length embedding rows (cosine)."""
         if self.embed is None:
             return [char_ngrams(t, self.ngram) for t in texts]
-        vectors = np.asarray(self.embed(texts), dtype=float)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return list(vectors / np.where(norms == 0, 1, norms))
+        return unit_rows(self.embed(texts)) if texts else np.zeros((0, 1))
 
     def _similarity(self, a, b) -> float:
         return jaccard(a, b) if self.embed is None else float(np.dot(a, b))
 
-    def _reference_similarity(self, texts: list[str], reference: pd.DataFrame) -> list[tuple[float, str]]:
-        """For each text, the highest similarity to any reference text and which one it was."""
-        if reference.empty:
-            return [(0.0, "")] * len(texts)
+    def _reference_index(self, reference: pd.DataFrame) -> "_Reference":
+        if not self.against_reference:
+            reference = reference.iloc[:0]
         names = [f"{kind} {ref_id}" for ref_id, kind in zip(reference["id"], reference["kind"])]
-        ref_texts = reference["text"].astype(str).tolist()
+        texts = reference["text"].astype(str).tolist()
+        exact: dict[str, str] = {}
+        for text, name in zip(texts, names):
+            exact.setdefault(normalise_text(text), name)
+        features = self._features(texts)
+        search = (NgramIndex(features, self.threshold) if self.embed is None
+                  else EmbeddingIndex(features, self.threshold))
+        return _Reference(names, exact, search)
+
+    def _pairwise(self, features) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        """A function giving, for candidate i, the other candidates' positions and similarities to it."""
         if self.embed is not None:
-            query = np.asarray(self._features(texts))
-            refs = np.asarray(self._features(ref_texts))
-            scores = query @ refs.T
-            best = scores.argmax(axis=1)
-            return [(float(scores[i, j]), names[j]) for i, j in enumerate(best)]
+            scores = features @ features.T
+            everyone = np.arange(len(features))
+            return lambda i: (everyone, scores[i])
         vocabulary: dict[str, int] = {}
-        ref_matrix = _binary_matrix([char_ngrams(t, self.ngram) for t in ref_texts], vocabulary, grow=True)
-        query_matrix = _binary_matrix([char_ngrams(t, self.ngram) for t in texts], vocabulary, grow=False)
-        query_sizes = np.array([len(char_ngrams(t, self.ngram)) for t in texts])
-        ref_sizes = np.asarray(ref_matrix.sum(axis=1)).ravel()
-        results = []
-        for start in range(0, len(texts), 256):  # bounded memory for large pools
-            shared = (query_matrix[start:start + 256] @ ref_matrix.T).tocsr()
-            for row in range(shared.shape[0]):
-                columns = shared.indices[shared.indptr[row]:shared.indptr[row + 1]]
-                if len(columns) == 0:
-                    results.append((0.0, ""))
-                    continue
-                counts = shared.data[shared.indptr[row]:shared.indptr[row + 1]]
-                scores = counts / (query_sizes[start + row] + ref_sizes[columns] - counts)
-                best = int(scores.argmax())
-                results.append((float(scores[best]), names[columns[best]]))
-        return results
+        matrix = binary_matrix(features, vocabulary, grow=True)
+        shared = (matrix @ matrix.T).tocsr()
+        sizes = np.array([len(f) for f in features])
+        return lambda i: jaccard_row(shared, i, sizes[i], sizes)
 
 
-def _binary_matrix(sets: list[set[str]], vocabulary: dict[str, int], grow: bool) -> sparse.csr_matrix:
-    rows, columns = [], []
-    for row, grams in enumerate(sets):
-        for gram in grams:
-            column = vocabulary.get(gram)
-            if column is None and grow:
-                column = vocabulary[gram] = len(vocabulary)
-            if column is not None:
-                rows.append(row)
-                columns.append(column)
-    data = np.ones(len(rows), dtype=np.float64)
-    return sparse.csr_matrix((data, (rows, columns)), shape=(len(sets), max(len(vocabulary), 1)))
+@dataclass
+class _Reference:
+    """Reference texts ready for matching: display names, exact keys, and a similarity index."""
+
+    names: list[str]
+    exact: dict[str, str]
+    search: NgramIndex | EmbeddingIndex
 
 
 def default_filters() -> list:

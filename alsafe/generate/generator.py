@@ -120,10 +120,12 @@ class Generator:
                 call.completion = cache.get(call.key)
         pending = [(plan, call) for plan in plans for call in plan.calls if call.completion is None]
         n_cached = {id(plan): sum(c.completion is not None for c in plan.calls) for plan in plans}
-        if pending:
-            run_sync(lambda: self._call_all(pending, cache))
-        stored = _stored_rows(store, plans)
         context = FilterContext(reference=_reference(store, self.template), learner=learner)
+        if pending:
+            # Filters index the reference texts (a large pool takes a while) while the calls are in flight.
+            preparations = [f.prepare for f in self.filters if hasattr(f, "prepare")]
+            run_sync(lambda: self._call_all(pending, cache, lambda: [prepare(context) for prepare in preparations]))
+        stored = _stored_rows(store, plans)
         new_rows, detail, report = self._judge(plans, stored, context, round, n_cached)
         if write and store is not None and new_rows:
             store.add_variations(new_rows)
@@ -203,10 +205,12 @@ class Generator:
             plans.append(_Plan(seed_id, str(text), label, target, backend, prompt_hash, calls))
         return plans
 
-    async def _call_all(self, pending: list, cache) -> None:
+    async def _call_all(self, pending: list, cache, meanwhile) -> None:
         by_backend: dict[int, tuple[Backend, list]] = {}
         for plan, call in pending:
             by_backend.setdefault(id(plan.backend), (plan.backend, []))[1].append(call)
+        # One write at a time, off the event loop: a durable commit waits for the disk.
+        write_lock = asyncio.Lock()
 
         async def one(backend: Backend, call: _Call) -> None:
             try:
@@ -217,12 +221,16 @@ class Generator:
             except Exception as error:  # noqa: BLE001 - a backend bug must not lose the other calls
                 call.error = f"{type(error).__name__}: {error}"
                 return
-            cache.put(call.key, backend, call.request, completion)
+            async with write_lock:
+                await asyncio.to_thread(cache.put, call.key, backend, call.request, completion)
             call.completion = completion
 
-        for backend, calls in by_backend.values():
+        async def calls_of(backend: Backend, calls: list) -> None:
             async with backend:
                 await asyncio.gather(*(one(backend, call) for call in calls))
+
+        await asyncio.gather(asyncio.to_thread(meanwhile),
+                             *(calls_of(backend, calls) for backend, calls in by_backend.values()))
 
     def _judge(self, plans, stored: pd.DataFrame, context: FilterContext, round, n_cached):
         """Parse answers, run the filters, and build the new rows, the detail table and the report."""
@@ -250,7 +258,8 @@ class Generator:
                     if position < result.asked:
                         sample_index, verdict = call.request.offset + position, None
                     else:  # numbered after all asked-for samples so they never collide with another call's
-                        sample_index, verdict = self.n_variations + extras, f"extra: beyond the {result.asked} asked for"
+                        sample_index = self.n_variations + extras
+                        verdict = f"extra: beyond the {result.asked} asked for"
                         extras += 1
                     candidates.append(Candidate(plan.seed_id, plan.text, plan.target, text, sample_index,
                                                 truncated=result.truncated_last and position == result.returned - 1))
@@ -287,19 +296,22 @@ class Generator:
         detail_table = (detail_table.assign(_order=detail_table["seed_id"].map(order))
                         .sort_values(["_order", "sample_index"], kind="stable").drop(columns="_order")
                         .reset_index(drop=True))
-        report = [self._seed_report(plan, parsed[id(plan)], detail_table, n_cached[id(plan)]) for plan in plans]
+        verdicts: dict[str, list] = {plan.seed_id: [] for plan in plans}
+        for seed_id, status, reason in zip(detail_table["seed_id"], detail_table["status"], detail_table["reason"]):
+            verdicts[seed_id].append((status, reason))
+        report = [self._seed_report(plan, parsed[id(plan)], verdicts[plan.seed_id], n_cached[id(plan)])
+                  for plan in plans]
         return new_rows, detail_table, report
 
-    def _seed_report(self, plan: _Plan, parsed, detail: pd.DataFrame, cached: int) -> dict:
-        rows = detail[detail["seed_id"] == plan.seed_id]
-        kinds = Counter(reason_kind(r) for r in rows["reason"].dropna())
+    def _seed_report(self, plan: _Plan, parsed, verdicts: list, cached: int) -> dict:
+        kinds = Counter(reason_kind(reason) for status, reason in verdicts if status == "rejected")
         errors = [c.error for c in plan.calls if c.error]
         return {"seed_id": plan.seed_id, "label": plan.label, "target_label": plan.target,
                 "backend": plan.backend.name, "calls": len(plan.calls), "cached_calls": cached,
                 "asked": sum(c.request.asked for c in plan.calls),
                 "returned": sum(p.returned for _, p in parsed),
-                "accepted": int((rows["status"] == "accepted").sum()),
-                "rejected": int((rows["status"] == "rejected").sum()),
+                "accepted": sum(status == "accepted" for status, _ in verdicts),
+                "rejected": sum(status == "rejected" for status, _ in verdicts),
                 "reasons": ", ".join(f"{k}: {v}" for k, v in kinds.most_common()),
                 "error": errors[0] if errors else None}
 

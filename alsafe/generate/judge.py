@@ -71,7 +71,7 @@ class LLMJudge:
 
     async def _answers(self, texts: list[str]) -> list[str]:
         params = {**self.backend.sampling_params(), "max_tokens": 12}
-        requests, keys, answers = [], [], [None] * len(texts)
+        requests, answers = [], [None] * len(texts)
         for position, text in enumerate(texts):
             prompt = self.prompt(text)
             key = cache_key(self.backend.name, self.backend.model, prompt.sent(), params, 0)
