@@ -24,7 +24,7 @@ SEEDS = pd.DataFrame({"id": ["s1", "s2"], "text": ["What is this rash?", "I shou
 
 @pytest.fixture(scope="session")
 def llama_server():
-    with LlamaServer(n_threads=2) as server:
+    with LlamaServer(n_threads=1) as server:  # one thread: busy-waiting threads thrash on a shared machine
         yield server
 
 

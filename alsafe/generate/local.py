@@ -34,7 +34,8 @@ class LocalBackend(Backend):
     temperature, top_p, repeat_penalty : sampling parameters (part of the cache key).
     random_state : base seed; call ``i`` samples with ``random_state + i``. Global random state is
         never touched (transformers runs inside ``torch.random.fork_rng``).
-    n_threads : CPU threads for llama.cpp.
+    n_threads : CPU threads for llama.cpp, for decoding and for prompts. One by default: its threads
+        busy-wait, so more threads than free cores multiplies the time (see ``llama_server``).
     n_ctx : context length for llama.cpp.
     """
 
@@ -44,7 +45,7 @@ class LocalBackend(Backend):
 
     def __init__(self, model: str = models.SMOLLM2, engine: str = "auto", style: str = "completion",
                  temperature: float = 0.8, top_p: float = 0.95, repeat_penalty: float = 1.1, random_state: int = 0,
-                 n_threads: int = 2, n_ctx: int = 2048):
+                 n_threads: int = 1, n_ctx: int = 2048):
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}.")
         if style not in ("chat", "completion"):
@@ -134,7 +135,7 @@ class LocalBackend(Backend):
 def _load_llama(gguf: Path, n_threads: int, n_ctx: int):
     from llama_cpp import Llama
 
-    return Llama(model_path=str(gguf), n_threads=n_threads, n_ctx=n_ctx, verbose=False)
+    return Llama(model_path=str(gguf), n_threads=n_threads, n_threads_batch=n_threads, n_ctx=n_ctx, verbose=False)
 
 
 def _llama_call(llm, request: Request, params: dict, seed: int, style: str) -> Completion:
