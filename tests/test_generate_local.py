@@ -7,7 +7,7 @@ import importlib.util
 import pandas as pd
 import pytest
 
-from alsafe.generate import Generator, LocalBackend, QualityFilter, ledger
+from alsafe.generate import BackendUnavailable, Generator, LocalBackend, QualityFilter, ledger
 from alsafe.generate.local import converted_folder
 from alsafe.models import minilm_path, smollm2_gguf_path
 from alsafe.store import RunStore
@@ -81,7 +81,7 @@ def test_local_backend_errors_name_the_parameter(tmp_path):
     with pytest.raises(ValueError, match=r"engine='llama_cpp' needs a \.gguf model"):
         LocalBackend(model=str(tmp_path), engine="llama_cpp").resolved_engine()
     missing = LocalBackend(model=str(tmp_path / "absent.gguf"))
-    with pytest.raises(Exception, match=r"absent\.gguf does not exist; pass an existing \.gguf path as model"):
+    with pytest.raises(BackendUnavailable, match=r"absent\.gguf does not exist; pass an existing \.gguf path as model"):
         Generator(missing, filters=[]).preview(SEED)
 
 

@@ -40,6 +40,9 @@ def test_replay_serves_the_released_variations_verbatim(tmp_path):
     assert (rows["backend"] == "replay").all() and (rows["model"] == "gpt-3.5-turbo (paper, cluster split)").all()
     assert again["text"].tolist() == rows["text"].tolist() and len(calls) == 1
     assert calls["cost_usd"].tolist() == [0.0]
+    one_by_one = Generator(ReplayBackend("cluster", table=split), filters=[], n_variations=3, variations_per_call=1)
+    assert one_by_one.preview(seeds)["text"].tolist() == rows["text"].tolist()
+    assert one_by_one.report_["calls"].tolist() == [3]
 
 
 def test_repeated_titles_get_their_own_block_by_id_and_the_first_by_text(tmp_path):
