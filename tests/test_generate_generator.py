@@ -94,6 +94,10 @@ def test_user_errors_are_one_sentence_and_nothing_is_done(server, store):
         generator.generate(store, SEEDS.to_dict("records"))
     with pytest.raises(ValueError, match="n_variations must be at least 1"):
         Generator(generator.backend, n_variations=0)
+    with pytest.raises(ValueError, match=r"^generate\(\) needs a run store to record into; use preview\(\)"):
+        generator.generate(None, SEEDS)
+    with pytest.raises(TypeError, match="round must be an int or None, not str"):
+        generator.generate(store, SEEDS, round="1")
     assert _posts(server) == [] and store.cost_summary()["calls"] == 0 and store.variations().empty
 
 

@@ -97,6 +97,10 @@ class Generator:
         Returns the seeds' variations as stored (``id`` plus :data:`VARIATION_COLUMNS`), in seed and
         sample order; ``report_`` summarises them per seed.
         """
+        if store is None:
+            raise ValueError("generate() needs a run store to record into; use preview() to look without one.")
+        if round is not None and not isinstance(round, (int, np.integer)):
+            raise TypeError(f"round must be an int or None, not {type(round).__name__}.")
         rows, _ = self._run(store, seeds, round, learner, write=True)
         return rows
 
