@@ -84,11 +84,15 @@ class LLMJudge:
             async with self.backend:
                 results = await asyncio.gather(*(self.backend.acomplete(r) for _, r, _ in requests),
                                                return_exceptions=True)
+            failed = None
             for (position, request, key), result in zip(requests, results):
                 if isinstance(result, BaseException):
-                    raise GenerationError(f"The LLM judge got no answer for {request.seed_text[:60]!r}: {result}")
+                    failed = failed or (request.seed_text[:60], result)
+                    continue
                 answers[position] = result.text
-                self._record(key, request, result)
+                self._record(key, request, result)  # paid answers are kept even when another call failed
+            if failed is not None:
+                raise GenerationError(f"The LLM judge got no answer for {failed[0]!r}: {failed[1]}")
         return answers
 
     def _record(self, key: str, request: Request, completion: Completion) -> None:
