@@ -1,0 +1,25 @@
+"""LLM generation of label-keeping variations: templates, backends, cache, filters, and the generator.
+
+>>> from alsafe.generate import Generator, OpenAIBackend, Template, SameLabel
+>>> generator = Generator(OpenAIBackend("gpt-3.5-turbo"), Template(SameLabel()), n_variations=5)
+>>> generator.generate(store, seeds, round=1, learner=learner)  # doctest: +SKIP
+"""
+
+from alsafe.generate.base import (Backend, BackendUnavailable, Completion, GenerationError, Prompt, Request,
+                                  cache_key, run_sync)
+from alsafe.generate.filters import (Candidate, DuplicateFilter, FilterContext, LabelGate, QualityFilter,
+                                     RefusalFilter, default_filters)
+from alsafe.generate.generator import Generator
+from alsafe.generate.judge import LLMJudge
+from alsafe.generate.local import LocalBackend
+from alsafe.generate.openai_backend import DEFAULT_PRICES, OpenAIBackend
+from alsafe.generate.replay import ReplayBackend, ReplayMissing
+from alsafe.generate.templates import Contrast, Parsed, SameLabel, Template, parse_variations
+from alsafe.generate.views import ledger, preview, verdicts
+
+__all__ = [
+    "Backend", "BackendUnavailable", "Candidate", "Completion", "Contrast", "DEFAULT_PRICES", "DuplicateFilter",
+    "FilterContext", "GenerationError", "Generator", "LLMJudge", "LabelGate", "LocalBackend", "OpenAIBackend",
+    "Parsed", "Prompt", "QualityFilter", "RefusalFilter", "ReplayBackend", "ReplayMissing", "Request", "SameLabel",
+    "Template", "cache_key", "default_filters", "ledger", "parse_variations", "preview", "run_sync", "verdicts",
+]
