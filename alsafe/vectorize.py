@@ -134,6 +134,8 @@ class SentenceEmbedder:
         Length of one vector (known after the first ``transform``).
     """
 
+    needs_fit = False  # the loop calls fit on the pool only for vectorizers that learn from it
+
     def __init__(self, model: str | Path = models.MINILM, batch_size: int = 64, max_length: int = 128,
                  device: str | None = None, cache: bool | str | Path = True):
         self.model = model
@@ -255,6 +257,8 @@ class TfidfTextVectorizer:
         Vocabulary size.
     """
 
+    needs_fit = True  # the loop fits it on the pool before transforming
+
     def __init__(self, max_features: int | None = 20000, analyzer: str = "word", ngram_range: tuple[int, int] = (1, 2),
                  min_df: int | float = 1, sublinear_tf: bool = True, dense: bool = False):
         self.max_features = max_features
@@ -294,8 +298,9 @@ class TfidfTextVectorizer:
 def make_vectorizer(name: str, **params) -> SentenceEmbedder | TfidfTextVectorizer:
     """A vectorizer by name: ``"tfidf"``, or any model :class:`SentenceEmbedder` accepts (``"minilm"``, ``"mpnet"``, ...).
 
-    ``params`` go to the vectorizer's constructor.
+    ``params`` go to the vectorizer's constructor. ``"tfidf"`` returns dense arrays unless ``dense=False`` is
+    given, since the query strategies take numpy arrays (a dense pool costs ``4 * n_texts * max_features`` bytes).
     """
     if str(name).lower() == "tfidf":
-        return TfidfTextVectorizer(**params)
+        return TfidfTextVectorizer(**{"dense": True, **params})
     return SentenceEmbedder(model=name, **params)

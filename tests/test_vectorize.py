@@ -107,6 +107,9 @@ def test_tfidf_vectors_sparse_and_dense():
 
 
 def test_make_vectorizer():
-    assert isinstance(make_vectorizer("tfidf", dense=True), TfidfTextVectorizer)
+    tfidf = make_vectorizer("tfidf")
+    assert isinstance(tfidf, TfidfTextVectorizer) and tfidf.dense and tfidf.needs_fit  # what the loop expects
+    assert not make_vectorizer("tfidf", dense=False).dense
     embedder = make_vectorizer("mpnet", batch_size=8)
     assert isinstance(embedder, SentenceEmbedder) and embedder.model == "mpnet" and embedder.batch_size == 8
+    assert not embedder.needs_fit
