@@ -22,24 +22,31 @@ from alsafe.store import RunStore
 from alsafe.taxonomy import PAPER_TAXONOMY
 
 
-def simulation_store(path: str | Path, dataset: pd.DataFrame, pool_fraction: float = 0.5, pool_size: int | None = None,
-                     random_state: int = 0, params: dict | None = None) -> RunStore:
-    """Create a run store from the paper's canonical table: bootstrap -> L, dev -> dev, test -> pool + eval.
-
-    ``pool_size`` caps the pool (stratified) for quick runs; the evaluation half is never capped.
-    """
+def split_test(dataset: pd.DataFrame, pool_fraction: float = 0.5, pool_size: int | None = None,
+               random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The test titles split once, stratified: the simulated pool (capped at ``pool_size``) and the held-out half."""
     if not 0 < pool_fraction < 1:
         raise ValueError(f"pool_fraction must be between 0 and 1, not {pool_fraction!r}.")
     test = dataset[dataset["split"] == "test"]
     pool, held_out = train_test_split(test, train_size=pool_fraction, stratify=test["label"], random_state=random_state)
     if pool_size is not None and pool_size < len(pool):
         pool, _ = train_test_split(pool, train_size=pool_size, stratify=pool["label"], random_state=random_state)
+    return pool.sort_values("id"), held_out.sort_values("id")
+
+
+def simulation_store(path: str | Path, dataset: pd.DataFrame, pool_fraction: float = 0.5, pool_size: int | None = None,
+                     random_state: int = 0, params: dict | None = None) -> RunStore:
+    """Create a run store from the paper's canonical table: bootstrap -> L, dev -> dev, test -> pool + eval.
+
+    ``pool_size`` caps the pool (stratified) for quick runs; the evaluation half is never capped.
+    """
+    pool, held_out = split_test(dataset, pool_fraction, pool_size, random_state)
     store = RunStore.create(path, taxonomy=PAPER_TAXONOMY, params=params or {})
     columns = ["id", "text", "label", "subreddit"]
     store.add_items(dataset.loc[dataset["split"] == "bootstrap", columns], role="labeled", annotator="bootstrap")
     store.add_items(dataset.loc[dataset["split"] == "dev", columns], role="dev")
-    store.add_items(pool.sort_values("id")[columns], role="pool")
-    store.add_items(held_out.sort_values("id")[columns], role="test")
+    store.add_items(pool[columns], role="pool")
+    store.add_items(held_out[columns], role="test")
     return store
 
 
