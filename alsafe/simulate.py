@@ -50,6 +50,14 @@ def simulation_store(path: str | Path, dataset: pd.DataFrame, pool_fraction: flo
     return store
 
 
+def open_simulation_store(path: str | Path, dataset: pd.DataFrame, pool_size: int | None = None,
+                          random_state: int = 0, params: dict | None = None) -> RunStore:
+    """Open the run store at ``path`` to continue it, or create it with :func:`simulation_store`."""
+    if Path(path).exists():
+        return RunStore.open(path)
+    return simulation_store(path, dataset, pool_size=pool_size, random_state=random_state, params=params)
+
+
 def run_simulation(dataset: pd.DataFrame, runs_dir: str | Path, strategies=("random", "topn", "coreset", "cluster"),
                    seeds=(0,), generation=(False,), generator_factory: Callable | None = None,
                    pool_size: int | None = None, progress: bool = True, **loop_params) -> pd.DataFrame:
@@ -67,9 +75,7 @@ def run_simulation(dataset: pd.DataFrame, runs_dir: str | Path, strategies=("ran
     for strategy, seed, generate in tqdm(combos, desc="simulated runs", unit="run", disable=not progress):
         path = runs_dir / f"{strategy}-seed{seed}-{'gen' if generate else 'nogen'}.sqlite"
         params = dict(loop_params, strategy=strategy, seed=seed, generation=generate, pool_size=pool_size)
-        store = RunStore.open(path) if path.exists() else simulation_store(path, dataset, pool_size=pool_size,
-                                                                             random_state=seed, params=params)
-        with store:
+        with open_simulation_store(path, dataset, pool_size, seed, params) as store:
             loop = ActiveLearningLoop(store, strategy=strategy, random_state=seed, progress=False,
                                       generator=generator_factory() if generate else None, **loop_params)
             loop.run()
@@ -105,3 +111,23 @@ def learning_curves(curves: pd.DataFrame, metric: str = "test_macro_f1") -> pd.D
     grouped = curves.groupby(["strategy", "generation", "n_acquired"])[metric]
     return grouped.agg(["mean", "std", "count"]).reset_index().rename(columns={"mean": metric,
                                                                               "std": f"{metric}_std"})
+
+
+def plot_learning_curves(curves: pd.DataFrame, metric: str = "test_macro_f1"):
+    """Mean ``metric`` (± std over seeds) against human labels bought, one line per strategy and generation."""
+    import matplotlib.pyplot as plt
+
+    summary = learning_curves(curves, metric)
+    panels = sorted(summary["generation"].unique())
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), sharey=True, squeeze=False,
+                                constrained_layout=True)
+    for axis, generation in zip(axes[0], panels):
+        for strategy, rows in summary[summary["generation"] == generation].groupby("strategy", sort=False):
+            axis.errorbar(rows["n_acquired"], rows[metric], yerr=rows[f"{metric}_std"].fillna(0), marker="o",
+                          capsize=3, label=strategy)
+        axis.set_title("with LLM generation" if generation else "without generation")
+        axis.set_xlabel("human labels bought")
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel(metric.replace("_", " "))
+    axes[0][-1].legend(frameon=False)
+    return figure

@@ -1,0 +1,50 @@
+"""One call from notebook parameters to a ready generator, with the endpoint checked before any round."""
+
+from __future__ import annotations
+
+from alsafe.generate.base import Backend
+from alsafe.generate.generator import Generator
+from alsafe.generate.local import LocalBackend
+from alsafe.generate.openai_backend import OpenAIBackend
+from alsafe.generate.replay import ReplayBackend
+from alsafe.generate.templates import Contrast, SameLabel, Template
+
+BACKENDS = ("local", "openai", "replay")
+
+
+def make_backend(backend: str = "local", model: str = "", base_url: str = "", api_key_env: str = "OPENAI_API_KEY",
+                 split: str = "cluster", fallback: Backend | None = None, random_state: int = 0) -> Backend:
+    """``local`` (offline SmolLM2 unless ``model`` names another), ``openai`` (any OpenAI-compatible
+    ``base_url``; ``model`` required) or ``replay`` (the paper's GPT-3.5 outputs of ``split``)."""
+    if backend == "local":
+        return LocalBackend(model or "SmolLM2-135M-Instruct", random_state=random_state)
+    if backend == "openai":
+        if not model:
+            raise ValueError("backend='openai' needs a model name (e.g. gpt-4o-mini, or the model your server serves).")
+        return OpenAIBackend(model, base_url=base_url or None, api_key_env=api_key_env, random_state=random_state,
+                             max_concurrency=1 if base_url and "127.0.0.1" in base_url else 8)
+    if backend == "replay":
+        return ReplayBackend(split=split, fallback=fallback)
+    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+
+
+def make_generator(backend: str = "local", n_variations: int = 5, relation: str = "same_label",
+                   contrast_label: str = "", check: bool = True, **backend_params) -> Generator:
+    """A :class:`Generator` for ``backend`` (see :func:`make_backend`); ``check`` makes one cheap call first
+    so an endpoint that does not answer fails before a round starts.
+
+    ``relation`` is ``same_label`` (the paper's) or ``contrast`` (variations that flip to ``contrast_label``).
+    """
+    if relation == "same_label":
+        template = Template(SameLabel())
+    elif relation == "contrast":
+        if not contrast_label:
+            raise ValueError("relation='contrast' needs contrast_label, the label the variations should flip to.")
+        template = Template(Contrast(target=contrast_label))
+    else:
+        raise ValueError(f"relation must be 'same_label' or 'contrast', not {relation!r}.")
+    generator = Generator(make_backend(backend, **backend_params), template, n_variations=n_variations,
+                          filters=[] if backend == "replay" else None)
+    if check:
+        generator.backend.check()
+    return generator
