@@ -9,7 +9,7 @@ from alsafe.generate.base import (Backend, BackendUnavailable, Completion, Gener
                                   cache_key, run_sync)
 from alsafe.generate.filters import (Candidate, DuplicateFilter, FilterContext, LabelGate, QualityFilter,
                                      RefusalFilter, default_filters)
-from alsafe.generate.factory import BACKENDS, make_backend, make_generator
+from alsafe.generate.factory import BACKENDS, make_backend, make_generator, seed_store
 from alsafe.generate.generator import Generator
 from alsafe.generate.judge import LLMJudge
 from alsafe.generate.local import LocalBackend
@@ -19,7 +19,7 @@ from alsafe.generate.templates import Contrast, Parsed, SameLabel, Template, par
 from alsafe.generate.views import ledger, preview, verdicts
 
 __all__ = [
-    "BACKENDS", "Backend", "BackendUnavailable", "make_backend", "make_generator", "Candidate", "Completion", "Contrast", "DEFAULT_PRICES", "DuplicateFilter",
+    "BACKENDS", "Backend", "BackendUnavailable", "make_backend", "make_generator", "seed_store", "Candidate", "Completion", "Contrast", "DEFAULT_PRICES", "DuplicateFilter",
     "FilterContext", "GenerationError", "Generator", "LLMJudge", "LabelGate", "LocalBackend", "OpenAIBackend",
     "Parsed", "Prompt", "QualityFilter", "RefusalFilter", "ReplayBackend", "ReplayMissing", "Request", "SameLabel",
     "Template", "cache_key", "default_filters", "ledger", "parse_variations", "preview", "run_sync", "verdicts",

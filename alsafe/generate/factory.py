@@ -48,3 +48,18 @@ def make_generator(backend: str = "local", n_variations: int = 5, relation: str 
     if check:
         generator.backend.check()
     return generator
+
+
+def seed_store(path, seeds, taxonomy=None):
+    """Open (or create) a run store holding ``seeds`` (``id, text, label``) as labeled items, for generating
+    their variations outside a loop; seeds already there are kept."""
+    from pathlib import Path
+
+    from alsafe.store import RunStore
+    from alsafe.taxonomy import PAPER_TAXONOMY
+
+    store = RunStore.open(path) if Path(path).exists() else RunStore.create(path, taxonomy or PAPER_TAXONOMY)
+    new = seeds[~seeds["id"].isin(set(store.items()["id"]))]
+    if len(new):
+        store.add_items(new[["id", "text", "label"]], role="labeled", annotator="seed")
+    return store
