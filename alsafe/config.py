@@ -60,3 +60,9 @@ def cache_dir() -> Path:
 def paper_results_csv() -> Path:
     """The paper's reported numbers (Tables 3-8), shipped with the package."""
     return Path(__file__).resolve().parent / "resources" / "paper_results.csv"
+
+
+def resolve(path: str | Path) -> Path:
+    """``path`` itself when absolute, else relative to :func:`home` (so notebooks and CLI agree on places)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else home() / path

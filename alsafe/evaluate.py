@@ -51,6 +51,8 @@ OFFLINE_MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2", "smollm2", "tfidf-lr"
 # Learners without epochs or a dev split (alsafe.learners' aliases); the default factory drops those for them.
 NON_NEURAL_MODELS = ("tfidf-lr", "tfidf", "tfidf+lr")
 RUN_KEYS = ["model", "setting", "approach", "seed"]
+FINE_TUNING_PARAMS = ("epochs", "dev_texts", "dev_labels", "learning_rate", "batch_size", "max_length",
+                      "weight_decay", "warmup_ratio", "device")
 
 LearnerFactory = Callable[..., object]
 
@@ -58,14 +60,14 @@ LearnerFactory = Callable[..., object]
 def default_learner_factory(model_name: str, seed: int, **params) -> object:
     """``alsafe.learners.make_learner(model_name, random_state=seed, classes=<the taxonomy>, **params)``.
 
-    Imported on first use, so torch loads only when training. ``epochs``, ``dev_texts`` and
-    ``dev_labels`` are dropped for :data:`NON_NEURAL_MODELS`. The fixed class order gives every
+    Imported on first use, so torch loads only when training. ``epochs``, ``dev_texts``,
+    ``dev_labels`` and the fine-tuning settings are dropped for :data:`NON_NEURAL_MODELS`. The fixed class order gives every
     run the same output columns even when a training set lacks a class (coreset has no emergencies).
     """
     from alsafe.learners import make_learner
 
     if str(model_name).lower() in NON_NEURAL_MODELS:
-        params = {k: v for k, v in params.items() if k not in ("epochs", "dev_texts", "dev_labels")}
+        params = {k: v for k, v in params.items() if k not in FINE_TUNING_PARAMS}
     params.setdefault("classes", PAPER_TAXONOMY.names)
     return make_learner(model_name, random_state=seed, **params)
 

@@ -127,12 +127,21 @@ def import_into_store(store: RunStore, path: str | Path, role: str = "pool", **m
     return store.add_items(table, role=role, source=str(path))
 
 
+def open_or_start_run(run_path: str | Path, pool: str | Path, **start) -> RunStore:
+    """Open the run at ``run_path`` to continue it (the next day, say), or start it with :func:`start_run`."""
+    if Path(run_path).exists():
+        return RunStore.open(run_path)
+    return start_run(run_path, pool, **start)
+
+
 def start_run(run_path: str | Path, pool: str | Path, taxonomy: str | Path | Taxonomy | None = None,
               bootstrap: str | Path | None = None, text_column: str = "text", id_column: str | None = "id",
-              label_column: str = "label", params: dict | None = None) -> RunStore:
+              label_column: str = "label", pool_label_column: str | None = None,
+              params: dict | None = None) -> RunStore:
     """Create a run store from a pool file, a taxonomy (YAML path or object; the paper's by default)
     and an optional bootstrap labeled file. Both files are validated before the store is created,
-    so a bad file leaves nothing behind.
+    so a bad file leaves nothing behind. ``pool_label_column`` names gold answers in the pool, for a
+    simulated annotator (leave it None when people label).
     """
     from alsafe.taxonomy import load_taxonomy
 
@@ -143,7 +152,8 @@ def start_run(run_path: str | Path, pool: str | Path, taxonomy: str | Path | Tax
         taxonomy = PAPER_TAXONOMY
     elif not isinstance(taxonomy, Taxonomy):
         taxonomy = load_taxonomy(taxonomy)
-    pool_table = import_table(pool, text_column=text_column, id_column=id_column, taxonomy=taxonomy)
+    pool_table = import_table(pool, text_column=text_column, id_column=id_column, label_column=pool_label_column,
+                              taxonomy=taxonomy)
     boot_table = None
     if bootstrap is not None:
         boot_table = import_table(bootstrap, text_column=text_column, id_column=id_column, label_column=label_column,

@@ -24,6 +24,16 @@ def paper_dataset(paper_dir):
     return data.load_paper_dataset(paper_dir)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_cache():
+    """One model and embedding cache for the whole run (converted models are built once, not per test)."""
+    from alsafe import config
+
+    if not os.environ.get("ALSAFE_CACHE_DIR"):
+        os.environ["ALSAFE_CACHE_DIR"] = str(config.cache_dir())
+    yield
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """A scratch ALSAFE_HOME so results, figures and downloads land in a temporary folder."""

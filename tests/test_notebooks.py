@@ -96,3 +96,45 @@ def test_executed_notebooks_pass_nbval_lax(smoke):
                                                                           "ALSAFE_HOME": str(home),
                                                                           "MPLBACKEND": "agg"}, timeout=600)
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
+
+
+@pytest.mark.notebooks
+def test_your_own_data_notebook_exports_a_dataset_and_a_classifier(tmp_path, monkeypatch):
+    """Notebook 07 on a pool the test writes: simulated annotator, offline generator, both exports loadable."""
+    import datasets
+    import transformers
+
+    classes = {"urgent": ["the building is on fire", "someone collapsed in the hall", "smoke in the lab now",
+                          "a man with a knife outside", "gas smell in the kitchen", "flooding in the basement now"],
+               "billing": ["refund my last invoice", "charged twice this month", "update my card details",
+                           "invoice shows the wrong amount", "cancel my subscription fee", "receipt for my payment"],
+               "other": ["what time do you open", "where is the library", "how do I reset my password",
+                         "is parking free on sundays", "can I book a room", "where is the cafeteria"]}
+    rows = [(f"{label}-{i}", f"{text} please", label) for label, texts in classes.items()
+            for i, text in enumerate(texts)]
+    pd.DataFrame(rows[::2], columns=["id", "body", "label"]).to_csv(tmp_path / "boot.csv", index=False)
+    pd.DataFrame(rows[1::2], columns=["id", "body", "label"]).to_csv(tmp_path / "pool.csv", index=False)
+    (tmp_path / "taxonomy.yaml").write_text(
+        "labels:\n  - {name: urgent, description: An emergency that needs help now.}\n"
+        "  - {name: billing, description: About payments and invoices.}\n"
+        "  - {name: other, description: Anything else.}\n", encoding="utf-8")
+    params = tmp_path / "own.yaml"
+    params.write_text(json.dumps({"notebooks": [{"notebook": "07_your_own_data.ipynb", "parameters": {
+        "SEED": 0, "POOL_FILE": str(tmp_path / "pool.csv"), "TAXONOMY_FILE": str(tmp_path / "taxonomy.yaml"),
+        "BOOTSTRAP_FILE": str(tmp_path / "boot.csv"), "TEXT_COLUMN": "body", "ID_COLUMN": "id",
+        "RUN": str(tmp_path / "run.sqlite"), "ORACLE": "simulated", "BUDGET": 6, "BATCH_SIZE": 3, "N_CLUSTERS": 3,
+        "N_VARIATIONS": 2, "BACKEND": "local", "VECTORIZER": "minilm-l2", "EXPORT_DIR": str(tmp_path / "export"),
+        "CLASSIFIER": "minilm-l2", "CLASSIFIER_EPOCHS": 2, "TEST_FRACTION": 0.3}}]}), encoding="utf-8")
+    monkeypatch.setenv("ALSAFE_HOME", str(tmp_path))
+    run_plan(load_plan(params), output_dir=tmp_path / "outputs", progress=False)
+
+    loaded = datasets.load_from_disk(str(tmp_path / "export" / "hf"))
+    train, test = loaded["train"].to_pandas(), loaded["test"].to_pandas()
+    assert not set(train["seed_id"]) & set(test["seed_id"])  # no seed's variations cross the boundary
+    assert (train["origin"] == "llm").any() and len(train) + len(test) == len(
+        pd.read_parquet(tmp_path / "export" / "dataset.parquet"))
+    classify = transformers.pipeline("text-classification", model=str(tmp_path / "export" / "classifier"))
+    answers = classify(["the kitchen is on fire", "charged twice for my invoice"])
+    assert {a["label"] for a in answers} <= {"urgent", "billing", "other"}
+    card = (tmp_path / "export" / "classifier" / "README.md").read_text()
+    assert "## Per-class metrics" in card and "| urgent |" in card
