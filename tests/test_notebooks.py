@@ -38,6 +38,9 @@ def test_committed_notebook_is_thin_and_clean(path):
     assert any(line.startswith("SEED = ") for line in assignments)
     for line in assignments:
         assert "  # " in line, f"parameter without a comment: {line}"
+    import papermill  # every assignment must be a parameter papermill sees (its parser skips some comments)
+
+    assert sorted(papermill.inspect_notebook(str(path))) == sorted(line.split(" = ")[0] for line in assignments)
     assert sum(s.lstrip().startswith(("import ", "from ")) for s in sources) == 1, "one import cell"
 
 
