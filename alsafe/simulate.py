@@ -52,10 +52,29 @@ def simulation_store(path: str | Path, dataset: pd.DataFrame, pool_fraction: flo
 
 def open_simulation_store(path: str | Path, dataset: pd.DataFrame, pool_size: int | None = None,
                           random_state: int = 0, params: dict | None = None) -> RunStore:
-    """Open the run store at ``path`` to continue it, or create it with :func:`simulation_store`."""
-    if Path(path).exists():
-        return RunStore.open(path)
-    return simulation_store(path, dataset, pool_size=pool_size, random_state=random_state, params=params)
+    """Open the run store at ``path`` to continue it, or create it with :func:`simulation_store`.
+
+    A store made with other ``params`` is refused (continuing it would mix two experiments).
+    """
+    if not Path(path).exists():
+        return simulation_store(path, dataset, pool_size=pool_size, random_state=random_state, params=params)
+    store = RunStore.open(path)
+    if params is not None:
+        stored = store.params
+        params = _plain(params)
+        differing = sorted(k for k in set(stored) | set(params) if stored.get(k) != params.get(k))
+        if differing:
+            store.close()
+            raise ValueError(f"{path} was made with other parameters ({', '.join(f'{k}: {stored.get(k)!r}' for k in differing)}); "
+                             "delete it or choose another runs folder.")
+    return store
+
+
+def _plain(value):
+    """``value`` as JSON keeps it (tuples become lists; objects and functions become their names)."""
+    import json
+
+    return json.loads(json.dumps(value, default=lambda o: getattr(o, "__qualname__", type(o).__qualname__)))
 
 
 def run_simulation(dataset: pd.DataFrame, runs_dir: str | Path, strategies=("random", "topn", "coreset", "cluster"),
@@ -74,7 +93,7 @@ def run_simulation(dataset: pd.DataFrame, runs_dir: str | Path, strategies=("ran
     combos = list(itertools.product(strategies, seeds, generation))
     for strategy, seed, generate in tqdm(combos, desc="simulated runs", unit="run", disable=not progress):
         path = runs_dir / f"{strategy}-seed{seed}-{'gen' if generate else 'nogen'}.sqlite"
-        params = dict(loop_params, strategy=strategy, seed=seed, generation=generate, pool_size=pool_size)
+        params = _plain(dict(loop_params, strategy=strategy, seed=seed, generation=generate, pool_size=pool_size))
         with open_simulation_store(path, dataset, pool_size, seed, params) as store:
             loop = ActiveLearningLoop(store, strategy=strategy, random_state=seed, progress=False,
                                       generator=generator_factory() if generate else None, **loop_params)

@@ -253,3 +253,15 @@ def test_labeling_session_drives_rounds_from_the_widget(tmp_path):
         session.wait(60)
         assert session.status_.finished and "budget spent" in session.summary.value
         assert store.rounds()["status"].tolist() == ["trained", "trained"] and len(store.variations()) == 24
+
+
+def test_simulation_refuses_to_continue_a_store_made_with_other_parameters(tmp_path, paper_dataset):
+    from alsafe.simulate import run_simulation
+
+    settings = dict(strategies=("random",), seeds=(0,), pool_size=60, budget=10, batch_size=5, n_clusters=5,
+                    learner=tfidf_lr, vectorizer=Hashing(), progress=False)
+    first = run_simulation(paper_dataset, tmp_path, **settings)
+    again = run_simulation(paper_dataset, tmp_path, **settings)  # same parameters: resumes, nothing new
+    assert again.equals(first)
+    with pytest.raises(ValueError, match=r"random-seed0-nogen.sqlite was made with other parameters \(budget: 10"):
+        run_simulation(paper_dataset, tmp_path, **{**settings, "budget": 20})
