@@ -74,7 +74,8 @@ def smoke(tmp_path_factory, paper_dir):
 @pytest.mark.notebooks
 def test_smoke_run_writes_every_table_and_figure(smoke):
     home, results = smoke
-    assert [r.notebook for r in results] == [p.name for p in NOTEBOOKS]
+    # 07 (your own data) has its own test below, on a pool that test writes.
+    assert [r.notebook for r in results] == [p.name for p in NOTEBOOKS if p.name < "07"]
     table3 = pd.read_csv(home / "results" / "table3.csv").set_index("class")
     assert table3.loc["Standard Deviation", "cluster"] == pytest.approx(41.4)
     for table_id in ("table4", "table5", "table6"):
