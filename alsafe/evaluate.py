@@ -192,8 +192,11 @@ def run_experiments(models: Sequence[str], settings: Sequence[str] = SETTINGS,
               "learner_params": learner_params or {}, "random_state": random_state,
               "learner_factory": getattr(factory, "__qualname__", repr(factory))}
     frame = pd.concat(predictions, ignore_index=True)
-    for column in ("model", "setting", "approach", "true", "predicted"):
+    for column in ("model", "setting", "approach"):
         frame[column] = frame[column].astype("category")
+    # One category set for both label columns, so they compare even when a model never predicts a class.
+    labels = pd.CategoricalDtype(classes)
+    frame["true"], frame["predicted"] = frame["true"].astype(labels), frame["predicted"].astype(labels)
     return Experiments(frame, pd.DataFrame(runs), params, started)
 
 

@@ -213,3 +213,33 @@ def test_table_builders_reject_unknown_ids(small_run):
         table8(experiments.predictions[experiments.predictions["setting"] == "baseline"])
     with pytest.raises(ValueError, match="no runs of model 'roberta-base'"):
         table7(experiments.predictions, toy_dataset(), "roberta-base")
+
+
+def test_true_and_predicted_compare_when_a_class_is_never_predicted(paper_dataset):
+    from sklearn.dummy import DummyClassifier
+
+    class Majority:
+        """Predicts one class only: its predicted column has fewer categories than the true one."""
+
+        def __init__(self, *args, **kwargs):
+            self.model = DummyClassifier(strategy="most_frequent")
+
+        def fit(self, texts, labels):
+            self.model.fit([[0]] * len(texts), labels)
+            self.classes_ = self.model.classes_
+            return self
+
+        def predict_proba(self, texts):
+            return self.model.predict_proba([[0]] * len(texts))
+
+    from alsafe import evaluate
+
+    experiments = evaluate.run_experiments(["majority"], ["with-llm"], ["random", "cluster"], [0],
+                                           dataset=paper_dataset, test_size=60, learner_factory=Majority,
+                                           progress=False)
+    predictions = experiments.predictions
+    assert predictions.groupby("approach", observed=True)["predicted"].nunique().eq(1).all()
+    assert (predictions["true"] != predictions["predicted"]).sum() > 0
+    from alsafe.errors import error_sample
+
+    assert len(error_sample(predictions, "majority", n_errors=5)) == 10
