@@ -1,4 +1,7 @@
-"""The ``alsafe`` command line: data, tables, and (as they land) reproduce / init."""
+"""The ``alsafe`` command line: ``data``, ``table3``, ``init``, ``reproduce``.
+
+Any alsafe error (and a missing or existing file) prints one line and exits with 2; a failed notebook run with 1.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ import argparse
 import sys
 import time
 
-from alsafe import data
+from alsafe.exceptions import AlsafeError
+from alsafe.paper import data
 
 
 def _data_fetch(args) -> int:
@@ -18,7 +22,7 @@ def _data_fetch(args) -> int:
 
 
 def _table3(args) -> int:
-    from alsafe.balance import table3, table3_notes
+    from alsafe.paper.balance import table3, table3_notes
     from alsafe.report import save_table
 
     started = time.time()
@@ -44,9 +48,10 @@ def _reproduce(args) -> int:
 
 
 def _init(args) -> int:
+    from alsafe.paper.reference import PAPER_TAXONOMY
     from alsafe.pools import start_run
 
-    with start_run(args.run_path, args.pool, taxonomy=args.taxonomy, bootstrap=args.bootstrap,
+    with start_run(args.run_path, args.pool, args.taxonomy or PAPER_TAXONOMY, bootstrap=args.bootstrap,
                    text_column=args.text_column, id_column=args.id_column, label_column=args.label_column) as store:
         pool, labeled = len(store.items("pool")), len(store.items("labeled"))
         print(f"Created {args.run_path}: {pool} pool items, {labeled} bootstrap labels, "
@@ -82,6 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (data.DataError, ValueError, FileNotFoundError, FileExistsError) as error:
+    except (AlsafeError, ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"alsafe: {error}", file=sys.stderr)
         return 2

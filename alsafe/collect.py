@@ -40,6 +40,7 @@ import pandas as pd
 import zstandard
 from tqdm.auto import tqdm
 
+from alsafe.exceptions import CollectError
 from alsafe.files import write_atomically
 
 # Exactly the distinct values of the ``subreddit`` column across the paper's seven released files
@@ -57,10 +58,6 @@ CREDENTIAL_VARIABLES = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER
 REMOVED_TEXTS = {"[removed]", "[deleted]", "[deleted by user]"}
 MAX_WINDOW_SIZE = 2**31  # the dumps are compressed with --long=31
 CHUNK_SIZE = 2**18
-
-
-class CollectError(ValueError):
-    """A problem with the caller's files, arguments or credentials; the message says which and what to do."""
 
 
 class MalformedLinesWarning(UserWarning):

@@ -57,11 +57,6 @@ def cache_dir() -> Path:
     return Path(value).expanduser().resolve() if value else home() / ".cache"
 
 
-def paper_results_csv() -> Path:
-    """The paper's reported numbers (Tables 3-8), shipped with the package."""
-    return Path(__file__).resolve().parent / "resources" / "paper_results.csv"
-
-
 def resolve(path: str | Path) -> Path:
     """``path`` itself when absolute, else relative to :func:`home` (so notebooks and CLI agree on places)."""
     path = Path(path).expanduser()

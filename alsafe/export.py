@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from sklearn.metrics import classification_report
 from sklearn.model_selection import GroupShuffleSplit
 
 from alsafe.files import write_atomically
+from alsafe.metrics import classification_scores, per_class_scores
 from alsafe.store import RunStore
 
 
@@ -94,7 +94,7 @@ def export_classifier(store: RunStore, folder: str | Path, model: str = "all-Min
 
     The folder loads with ``transformers.pipeline("text-classification", model=folder)``.
     """
-    from alsafe.learners import TransformerClassifier
+    from alsafe.learn.learners import TransformerClassifier
 
     folder = Path(folder)
     table = labeled_dataset(store)
@@ -105,12 +105,13 @@ def export_classifier(store: RunStore, folder: str | Path, model: str = "all-Min
                                        **learner_params)
     classifier.fit(train["text"].tolist(), train["label"].tolist())
     predicted = classifier.predict(test["text"].tolist())
-    report = classification_report(test["label"], predicted, labels=store.taxonomy.names, output_dict=True,
-                                   zero_division=0)
+    names = store.taxonomy.names
+    report = {"macro": classification_scores(test["label"], predicted, names),
+              "per_class": per_class_scores(test["label"], predicted, names).set_index("class").to_dict("index")}
     classifier.save_pretrained(folder)
     card = _model_card(store, model, train, test, report, learner_params, time.time() - started)
     write_atomically(folder / "README.md", lambda tmp: tmp.write_text(card, encoding="utf-8"))
-    write_atomically(folder / "metrics.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2), encoding="utf-8"))
+    write_atomically(folder / "metrics.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2, default=int), encoding="utf-8"))
     return folder
 
 
@@ -122,15 +123,16 @@ def _model_card(store, model, train, test, report, learner_params, seconds) -> s
         f"Fine-tuned from `{model}` on {len(train)} texts ({(train['origin'] == 'human').sum()} human-labeled, "
         f"{(train['origin'] == 'llm').sum()} LLM-generated variations that keep their seed's label); scored on "
         f"{len(test)} held-out texts whose seeds never appear in training. Training took {seconds:.0f} s.", "",
-        "## Per-class metrics (held-out side)", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
+        "## Per-class metrics (held-out side, percent)", "", "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
     ]
     for name in taxonomy.names:
-        row = report.get(name, {})
-        lines.append(f"| {taxonomy.display(name)} | {row.get('precision', 0):.3f} | {row.get('recall', 0):.3f} | "
-                     f"{row.get('f1-score', 0):.3f} | {int(row.get('support', 0))} |")
-    macro = report["macro avg"]
-    lines += [f"| **macro** | {macro['precision']:.3f} | {macro['recall']:.3f} | {macro['f1-score']:.3f} | "
-              f"{int(macro['support'])} |", "", "## Class distribution of the training data", "",
+        row = report["per_class"][name]
+        lines.append(f"| {taxonomy.display(name)} | {row['precision']:.1f} | {row['recall']:.1f} | {row['f1']:.1f} | "
+                     f"{int(row['support'])} |")
+    macro = report["macro"]
+    lines += [f"| **macro** | {macro['precision']:.1f} | {macro['recall']:.1f} | {macro['f1']:.1f} | {len(test)} |", "",
+              f"Accuracy {macro['accuracy']:.1f}%.", "", "## Class distribution of the training data", "",
               "| class | human | generated |", "|---|---|---|"]
     for name in taxonomy.names:
         rows = train[train["label"] == name]

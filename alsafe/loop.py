@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
+from alsafe.metrics import classification_scores
 from alsafe.oracles import SimulatedOracle
 from alsafe.store import RunStore
 
@@ -44,10 +44,10 @@ class ActiveLearningLoop:
     batch_size : labels per round, N (the paper: 20).
     n_clusters : clusters m of the pool for ``cluster`` (N/m items per cluster and round).
     n_variations : variations k per labeled item (the paper: 5); 0 or no generator turns generation off.
-    learner : a learner name for :func:`alsafe.learners.make_learner`, or a zero-argument callable
+    learner : a learner name for :func:`alsafe.learn.learners.make_learner`, or a zero-argument callable
         returning a fresh learner (``fit``, ``predict_proba``, ``classes_``).
     learner_params : keyword arguments for ``make_learner``.
-    vectorizer : a vectorizer name for :func:`alsafe.vectorize.make_vectorizer` or an object with
+    vectorizer : a vectorizer name for :func:`alsafe.learn.vectorize.make_vectorizer` or an object with
         ``transform(texts)``; used for clustering and coreset distances.
     generator : an object with ``generate(store, seeds, round, learner)``, or None.
     oracle : :class:`~alsafe.oracles.SimulatedOracle` (default) or :class:`~alsafe.oracles.QueueOracle`.
@@ -77,7 +77,7 @@ class ActiveLearningLoop:
     # -- checks ----------------------------------------------------------------------------
     def validate(self) -> None:
         """Refuse inconsistent settings before any work, naming the parameter."""
-        from alsafe.strategies import STRATEGIES
+        from alsafe.learn.strategies import STRATEGIES
 
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}.")
@@ -155,7 +155,7 @@ class ActiveLearningLoop:
 
     # -- steps -----------------------------------------------------------------------------
     def _select(self, round: int) -> None:
-        from alsafe.strategies import cluster_pool, select
+        from alsafe.learn.strategies import cluster_pool, select
 
         pool = self.store.items("pool").reset_index(drop=True)
         labeled = self.store.labeled()
@@ -185,7 +185,7 @@ class ActiveLearningLoop:
 
     def _select_cold_start(self, round: int, pool: pd.DataFrame, labeled_mask: np.ndarray) -> None:
         """Without a learner (no bootstrap, or one class so far): the items nearest each cluster's centre."""
-        from alsafe.strategies import cluster_pool
+        from alsafe.learn.strategies import cluster_pool
 
         embeddings = self._embeddings(pool["text"].tolist())
         clusters = cluster_pool(embeddings, self.n_clusters, random_state=self.random_state)
@@ -210,6 +210,22 @@ class ActiveLearningLoop:
         # The label-keeping gate uses a learner that has seen this round's human labels.
         self.generator.generate(self.store, seeds, round=round, learner=self._fit_learner())
 
+    def generate_for(self, item_ids: list[str], round: int) -> None:
+        """Generate the variations of labeled items now (as a person labels them), under their current labels.
+
+        The label-keeping gate uses the learner last trained (at the round's selection; none before the
+        first one), so labeling never waits for training; the round's own generation step later makes
+        only what is missing.
+        """
+        if self.generator is None or self.n_variations == 0:
+            return
+        labeled = self.store.labeled().set_index("id")
+        missing = [i for i in item_ids if i not in labeled.index]
+        if missing:
+            raise ValueError(f"items {', '.join(missing[:5])} have no current label; label them before generating.")
+        seeds = labeled.loc[list(item_ids), ["text", "label"]].reset_index()
+        self.generator.generate(self.store, seeds, round=round, learner=getattr(self, "learner_", None))
+
     def _train_and_score(self, round: int) -> dict:
         learner = self._fit_learner()
         training = self.store.training_set()
@@ -226,9 +242,8 @@ class ActiveLearningLoop:
             if items.empty or items["gold_label"].isna().any():
                 continue
             predicted = np.asarray(learner.classes_)[learner.predict_proba(items["text"].tolist()).argmax(axis=1)]
-            metrics[f"{role}_macro_f1"] = float(f1_score(items["gold_label"], predicted, average="macro",
-                                                         labels=self.store.taxonomy.names, zero_division=0))
-            metrics[f"{role}_accuracy"] = float(accuracy_score(items["gold_label"], predicted))
+            scores = classification_scores(items["gold_label"], predicted, self.store.taxonomy.names)
+            metrics[f"{role}_macro_f1"], metrics[f"{role}_accuracy"] = scores["f1"], scores["accuracy"]
         return metrics
 
     # -- learner and vectors ---------------------------------------------------------------
@@ -241,7 +256,7 @@ class ActiveLearningLoop:
         if callable(self.learner) and not isinstance(self.learner, str):
             learner = self.learner()
         else:
-            from alsafe.learners import make_learner
+            from alsafe.learn.learners import make_learner
 
             learner = make_learner(self.learner, random_state=self.random_state, **(self.learner_params or {}))
         learner.fit(training["text"].tolist(), training["label"].tolist())
@@ -252,11 +267,11 @@ class ActiveLearningLoop:
         return learner
 
     def _embeddings(self, texts: list[str]) -> np.ndarray:
-        vectorizer = self.vectorizer
-        if isinstance(vectorizer, str):
-            from alsafe.vectorize import make_vectorizer
+        if getattr(self, "vectorizer_", None) is None:
+            from alsafe.learn.vectorize import make_vectorizer
 
-            vectorizer = self.vectorizer = make_vectorizer(vectorizer)
+            self.vectorizer_ = make_vectorizer(self.vectorizer) if isinstance(self.vectorizer, str) else self.vectorizer
+        vectorizer = self.vectorizer_
         if hasattr(vectorizer, "fit") and getattr(vectorizer, "needs_fit", False):
             vectorizer.fit(texts)
         return np.asarray(vectorizer.transform(texts), dtype=np.float32)

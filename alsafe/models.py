@@ -22,6 +22,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from alsafe.exceptions import ModelLoadError, ModelUnavailable
 from alsafe import config
 from alsafe.files import sha256_file
 
@@ -41,10 +42,6 @@ ALIASES = {
     "minilm-l2": MINILM_L2, MINILM_L2.lower(): MINILM_L2,
     "smollm2": SMOLLM2, SMOLLM2.lower(): SMOLLM2, "smollm2-135m": SMOLLM2, f"huggingfacetb/{SMOLLM2}".lower(): SMOLLM2,
 }
-
-
-class ModelUnavailable(RuntimeError):
-    """An offline model's package is missing or its files fail verification."""
 
 
 def canonical_name(name: str) -> str:
@@ -227,10 +224,6 @@ def hf_model_source(name: str | os.PathLike) -> tuple[str, dict]:
     if path.suffix == ".gguf" and path.is_file():
         return str(path.resolve().parent), {"gguf_file": path.name}
     return str(name), {}
-
-
-class ModelLoadError(ValueError):
-    """A model name that is neither an offline model, a local transformers folder nor a reachable hub name."""
 
 
 def load_pretrained(auto_class, name: str | os.PathLike, new_head: bool = False, **kwargs):

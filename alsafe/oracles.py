@@ -39,3 +39,15 @@ class QueueOracle:
 
     def answer(self, store: RunStore, round: int) -> int:
         return len(store.queue(round))
+
+
+ORACLES = ("simulated", "widget")
+
+
+def make_oracle(name: str, annotator: str = "simulated"):
+    """``simulated`` (gold labels answer; papermill) or ``widget`` (people answer in the labeling widget)."""
+    if name == "simulated":
+        return SimulatedOracle(annotator)
+    if name == "widget":
+        return QueueOracle()
+    raise ValueError(f"ORACLE must be one of {', '.join(ORACLES)}, not {name!r}.")

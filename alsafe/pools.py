@@ -12,14 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from alsafe.store import RunStore
-from alsafe.taxonomy import PAPER_TAXONOMY, Taxonomy
+from alsafe.exceptions import PoolError
+from alsafe.store import ItemBatch, RunStore
+from alsafe.taxonomy import Taxonomy, load_taxonomy
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-
-
-class PoolError(ValueError):
-    """Bad input in a user's file; the message names file, row and column."""
 
 
 def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
@@ -65,7 +62,7 @@ def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
 
 
 def import_table(path: str | Path, text_column: str = "text", id_column: str | None = "id",
-                 label_column: str | None = None, taxonomy: Taxonomy = PAPER_TAXONOMY,
+                 label_column: str | None = None, taxonomy: Taxonomy | None = None,
                  extra_columns: dict[str, str] | None = None, format: str | None = None) -> pd.DataFrame:
     """Read and validate a user's file into ``id, text[, label]`` plus mapped extra columns.
 
@@ -74,7 +71,7 @@ def import_table(path: str | Path, text_column: str = "text", id_column: str | N
     path : the file (CSV, TSV, JSONL or Parquet).
     text_column, id_column, label_column : which of the file's columns hold these. Without an
         id column, ids are ``row-<n>``.
-    taxonomy : labels must be among its names.
+    taxonomy : labels must be among its names (needed with ``label_column``).
     extra_columns : more columns to keep, as ``{canonical_name: file_column}`` (e.g. ``{"subreddit": "sub"}``).
     """
     path = Path(path)
@@ -106,6 +103,8 @@ def import_table(path: str | Path, text_column: str = "text", id_column: str | N
                             f"duplicate id {value!r}; ids must be unique.")
     out = pd.DataFrame({"id": ids, "text": texts.astype(str).str.strip()})
     if label_column is not None:
+        if taxonomy is None:
+            raise PoolError(f"{path}: reading labels from column {label_column!r} needs the taxonomy they come from.")
         labels = table[label_column].astype(str).str.strip()
         unknown = ~labels.isin(taxonomy.names)
         if unknown.any():
@@ -127,34 +126,17 @@ def import_into_store(store: RunStore, path: str | Path, role: str = "pool", **m
     return store.add_items(table, role=role, source=str(path))
 
 
-def open_or_start_run(run_path: str | Path, pool: str | Path, **start) -> RunStore:
-    """Open the run at ``run_path`` to continue it (the next day, say), or start it with :func:`start_run`."""
-    if Path(run_path).exists():
-        return RunStore.open(run_path)
-    return start_run(run_path, pool, **start)
+def run_items(pool: str | Path, taxonomy: Taxonomy, bootstrap: str | Path | None = None, text_column: str = "text",
+              id_column: str | None = "id", label_column: str = "label",
+              pool_label_column: str | None = None) -> list[ItemBatch]:
+    """Validate a pool file and an optional bootstrap labeled file into the batches a new run store holds.
 
-
-def start_run(run_path: str | Path, pool: str | Path, taxonomy: str | Path | Taxonomy | None = None,
-              bootstrap: str | Path | None = None, text_column: str = "text", id_column: str | None = "id",
-              label_column: str = "label", pool_label_column: str | None = None,
-              params: dict | None = None) -> RunStore:
-    """Create a run store from a pool file, a taxonomy (YAML path or object; the paper's by default)
-    and an optional bootstrap labeled file. Both files are validated before the store is created,
-    so a bad file leaves nothing behind. ``pool_label_column`` names gold answers in the pool, for a
-    simulated annotator (leave it None when people label).
+    ``pool_label_column`` names gold answers in the pool, for a simulated annotator (leave it None
+    when people label).
     """
-    from alsafe.taxonomy import load_taxonomy
-
-    run_path = Path(run_path)
-    if run_path.exists():
-        raise FileExistsError(f"Run {run_path} already exists; open it with RunStore.open to continue it.")
-    if taxonomy is None:
-        taxonomy = PAPER_TAXONOMY
-    elif not isinstance(taxonomy, Taxonomy):
-        taxonomy = load_taxonomy(taxonomy)
     pool_table = import_table(pool, text_column=text_column, id_column=id_column, label_column=pool_label_column,
                               taxonomy=taxonomy)
-    boot_table = None
+    batches = [(pool_table, "pool", str(pool), "import")]
     if bootstrap is not None:
         boot_table = import_table(bootstrap, text_column=text_column, id_column=id_column, label_column=label_column,
                                   taxonomy=taxonomy)
@@ -162,14 +144,33 @@ def start_run(run_path: str | Path, pool: str | Path, taxonomy: str | Path | Tax
         if clash:
             raise PoolError(f"{bootstrap}: ids {', '.join(clash[:5])} are also in {pool}; give labeled and pool "
                             "items distinct ids.")
-    store = RunStore.create(run_path, taxonomy=taxonomy, params=params)
-    try:
-        store.add_items(pool_table, role="pool", source=str(pool))
-        if boot_table is not None:
-            store.add_items(boot_table, role="labeled", source=str(bootstrap), annotator="bootstrap")
-    except Exception:
-        store.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(run_path) + suffix).unlink(missing_ok=True)
-        raise
-    return store
+        batches.append((boot_table, "labeled", str(bootstrap), "bootstrap"))
+    return batches
+
+
+def as_taxonomy(taxonomy: str | Path | Taxonomy) -> Taxonomy:
+    """A :class:`Taxonomy` as it is, or read from a YAML file."""
+    if isinstance(taxonomy, Taxonomy):
+        return taxonomy
+    if taxonomy is None or str(taxonomy) == "":
+        raise PoolError("A run needs a taxonomy: pass a YAML file with labels: [{name, description}] "
+                        "(examples/own-data/taxonomy.yaml is one).")
+    return load_taxonomy(taxonomy)
+
+
+def start_run(run_path: str | Path, pool: str | Path, taxonomy: str | Path | Taxonomy,
+              bootstrap: str | Path | None = None, params: dict | None = None, **columns) -> RunStore:
+    """Create a run store from a pool file, a taxonomy (YAML path or object) and an optional bootstrap
+    labeled file (``columns`` as for :func:`run_items`). Both files are validated before the store is
+    created, so a bad file leaves nothing behind."""
+    taxonomy = as_taxonomy(taxonomy)
+    return RunStore.create(run_path, taxonomy, params, items=lambda: run_items(pool, taxonomy, bootstrap, **columns))
+
+
+def open_or_start_run(run_path: str | Path, pool: str | Path, taxonomy: str | Path | Taxonomy,
+                      bootstrap: str | Path | None = None, params: dict | None = None, **columns) -> RunStore:
+    """Continue the run at ``run_path`` (the next day, say) if it was made with these ``params`` and
+    taxonomy, or start it as :func:`start_run` does."""
+    taxonomy = as_taxonomy(taxonomy)
+    return RunStore.open_or_create(run_path, taxonomy, params,
+                                   items=lambda: run_items(pool, taxonomy, bootstrap, **columns))

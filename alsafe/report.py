@@ -1,4 +1,6 @@
-"""Results as files: tables to ``results/<id>.csv`` with a metadata file, the paper's numbers beside ours."""
+"""The one writer of ``results/`` and ``figures/``: tables to ``<id>.csv`` with a ``<id>.meta.json`` (commit,
+parameters, wall time, notes), figures to ``<id>.png``. Analysis code returns objects; notebooks' record
+cells hand those same objects here."""
 
 from __future__ import annotations
 
@@ -12,12 +14,6 @@ import pandas as pd
 
 from alsafe import config
 from alsafe.files import write_atomically
-
-
-def paper_results(table: str | None = None) -> pd.DataFrame:
-    """The paper's reported numbers (``table, setting, approach, model, metric, value``; percent)."""
-    results = pd.read_csv(config.paper_results_csv(), keep_default_na=False)
-    return results if table is None else results[results["table"] == table].reset_index(drop=True)
 
 
 def git_commit() -> str | None:
@@ -38,8 +34,10 @@ def save_table(table: pd.DataFrame, table_id: str, params: dict | None = None, s
     """Write ``table`` to ``<folder>/<table_id>.csv`` and ``<table_id>.meta.json`` beside it.
 
     The metadata records the git commit, the parameters, the wall time since ``started_at``
-    and any notes (for example why a number differs from the paper's).
+    and the notes: ``notes`` plus those the table carries in ``table.attrs["notes"]`` (for example
+    why a number differs from the paper's).
     """
+    notes = list(table.attrs.get("notes", [])) + list(notes or [])
     folder = Path(folder) if folder else config.results_dir()
     path = write_atomically(folder / f"{table_id}.csv", lambda tmp: table.to_csv(tmp, index=False))
     meta = {
@@ -67,3 +65,26 @@ def save_figure(figure, figure_id: str, folder: Path | None = None, dpi: int = 1
                             lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
     plt.close(figure)
     return path
+
+
+def save_tables(tables: dict[str, pd.DataFrame], params: dict | None = None, started_at: float | None = None,
+                folder: Path | None = None) -> dict[str, Path]:
+    """:func:`save_table` for each ``{table id: table}``; returns id -> path."""
+    return {table_id: save_table(table, table_id, params, started_at, folder=folder) for table_id, table in tables.items()}
+
+
+def save_figures(figures: dict, folder: Path | None = None) -> dict[str, Path]:
+    """:func:`save_figure` for each ``{figure id: figure}``; returns id -> path."""
+    return {figure_id: save_figure(figure, figure_id, folder) for figure_id, figure in figures.items()}
+
+
+def save_parquet(table: pd.DataFrame, name: str, folder: Path | None = None) -> Path:
+    """Write ``table`` to ``<folder>/<name>.parquet`` (default ``results/``), for a later notebook to read."""
+    folder = Path(folder) if folder else config.results_dir()
+    return write_atomically(folder / f"{name}.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def save_text(text: str, name: str, folder: Path | None = None) -> Path:
+    """Write ``text`` to ``<folder>/<name>`` (default ``results/``), e.g. the generated ``README.md``."""
+    folder = Path(folder) if folder else config.results_dir()
+    return write_atomically(folder / name, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -22,13 +22,10 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
+from alsafe.exceptions import PipelineError
 from alsafe import config
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-class PipelineError(RuntimeError):
-    """A params file or notebook run failed; the message names the file, notebook, parameter or cell."""
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
-from alsafe.taxonomy import PAPER_TAXONOMY, Taxonomy
+from alsafe.exceptions import StoreError
+from alsafe.taxonomy import Taxonomy
 
 SCHEMA_VERSION = 1
 
@@ -103,15 +104,20 @@ ROLES = ("pool", "labeled", "dev", "test")
 ROUND_STATUSES = ("selected", "labeled", "generated", "trained")
 
 
-class StoreError(ValueError):
-    """A request the store refuses; the message names the item, label or round."""
+ItemBatch = tuple  # (table, role, source, annotator): one call of RunStore.add_items
+
+
+def plain_params(params: dict | None) -> dict:
+    """``params`` as JSON keeps them (tuples become lists; objects and functions become their names)."""
+    return json.loads(json.dumps(params or {}, default=lambda o: getattr(o, "__qualname__", type(o).__qualname__)))
 
 
 class RunStore:
     """One run's SQLite file.
 
-    Use :meth:`create` for a new run and :meth:`open` to continue one; both return a store
-    that can be used as a context manager (closing the connection on exit).
+    :meth:`open_or_create` is the door every caller uses: it continues a run made with the same
+    parameters, or creates it with its items in one step. :meth:`create` and :meth:`open` are its
+    two halves. A store can be used as a context manager (closing the connection on exit).
     """
 
     def __init__(self, path: str | Path, connection: sqlite3.Connection):
@@ -120,34 +126,78 @@ class RunStore:
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, taxonomy: Taxonomy = PAPER_TAXONOMY, params: dict | None = None,
-               exist_ok: bool = False) -> "RunStore":
-        """Create a new run file holding ``taxonomy`` and the run's ``params``."""
+    def open_or_create(cls, path: str | Path, taxonomy: Taxonomy, params: dict | None = None,
+                       items: Callable[[], Iterable[ItemBatch]] | None = None) -> "RunStore":
+        """Continue the run at ``path``, or create it (see :meth:`create`) when there is none.
+
+        An existing run made with other ``params`` or another taxonomy is refused, naming what
+        differs: continuing it would mix two experiments. ``items`` is only called when creating.
+        """
+        path = Path(path)
+        if not path.exists():
+            return cls.create(path, taxonomy, params, items)
+        store = cls.open(path)
+        try:
+            stored, given = store.params, plain_params(params)
+            differing = sorted(k for k in set(stored) | set(given) if stored.get(k) != given.get(k))
+            if differing:
+                raise StoreError(f"{path} was made with other parameters ("
+                                 + ", ".join(f"{k}: {stored.get(k)!r} there, {given.get(k)!r} now" for k in differing)
+                                 + "); delete it or choose another run path.")
+            if store.taxonomy.to_dict() != taxonomy.to_dict():
+                raise StoreError(f"{path} was made with the taxonomy {store.taxonomy.names}, not {taxonomy.names}; "
+                                 "delete it or choose another run path.")
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def create(cls, path: str | Path, taxonomy: Taxonomy, params: dict | None = None,
+               items: Callable[[], Iterable[ItemBatch]] | None = None) -> "RunStore":
+        """Create a new run file holding ``taxonomy``, the run's ``params`` and its first items.
+
+        ``items()`` returns ``(table, role, source, annotator)`` batches for :meth:`add_items`; it is
+        called before anything is written, and the file appears under ``path`` only once every batch
+        is in, so a failure anywhere leaves nothing behind.
+        """
         path = Path(path)
         if path.exists():
-            if not exist_ok:
-                raise FileExistsError(f"Run store {path} already exists; open it with RunStore.open to continue.")
-            return cls.open(path)
+            raise FileExistsError(f"Run store {path} already exists; open it with RunStore.open_or_create to continue.")
+        if not isinstance(taxonomy, Taxonomy):
+            raise TypeError(f"taxonomy must be a Taxonomy, not {type(taxonomy).__name__}.")
+        batches = list(items()) if items is not None else []
         path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(path, _connect(path))
-        with store.transaction() as db:
-            # executescript() would commit on its own; run the statements inside our transaction.
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                db.execute(statement)
-            now = str(time.time())
-            db.executemany(
-                "INSERT INTO meta(key, value) VALUES (?, ?)",
-                [("schema_version", str(SCHEMA_VERSION)), ("created_at", now),
-                 ("taxonomy", json.dumps(taxonomy.to_dict())), ("params", json.dumps(params or {}, default=str))],
-            )
-        return store
+        partial = path.with_name(path.name + ".partial")
+        _remove(partial)
+        store = cls(partial, _connect(partial))
+        try:
+            with store.transaction() as db:
+                # executescript() would commit on its own; run the statements inside our transaction.
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    db.execute(statement)
+                now = str(time.time())
+                db.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)",
+                    [("schema_version", str(SCHEMA_VERSION)), ("created_at", now),
+                     ("taxonomy", json.dumps(taxonomy.to_dict())), ("params", json.dumps(plain_params(params)))],
+                )
+            for table, role, source, annotator in batches:
+                store.add_items(table, role=role, source=source, annotator=annotator)
+            store.close()
+            partial.replace(path)
+        except BaseException:
+            store.close()
+            _remove(partial)
+            raise
+        return cls.open(path)
 
     @classmethod
     def open(cls, path: str | Path) -> "RunStore":
         """Open an existing run file."""
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"Run store {path} does not exist; create it with RunStore.create.")
+            raise FileNotFoundError(f"Run store {path} does not exist; create it with RunStore.open_or_create.")
         store = cls(path, _connect(path))
         try:
             version = store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -188,10 +238,6 @@ class RunStore:
     @property
     def params(self) -> dict:
         return json.loads(self._meta("params"))
-
-    def set_params(self, params: dict) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE meta SET value = ? WHERE key = 'params'", (json.dumps(params, default=str),))
 
     def _meta(self, key: str) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -493,3 +539,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA foreign_keys=ON")
     return connection
 
+
+
+def _remove(path: Path) -> None:
+    """Delete a SQLite file and its WAL companions."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Label taxonomies: the paper's six classes by default, or a user's own from YAML."""
+"""Label taxonomies: the labels a run may use, with a description each (it goes into generation prompts), from YAML or code."""
 
 from __future__ import annotations
 
@@ -113,21 +113,3 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: not valid YAML ({error}).") from None
     return Taxonomy.from_dict(data, source=str(path))
-
-
-PAPER_TAXONOMY = Taxonomy(
-    name="paper",
-    labels=(
-        Label("self-harm", "The writer may intend to hurt themselves or is in acute emotional distress.",
-              "Self-Harm", "#D55E00"),
-        Label("medical-advice", "Asks for medical advice or a diagnosis a general assistant should not give.",
-              "Medical-Advice", "#0072B2"),
-        Label("legal-advice", "Asks for legal advice that needs a qualified, context-aware professional.",
-              "Legal-Advice", "#009E73"),
-        Label("financial-advice", "Asks for personal financial or investment advice.",
-              "Financial-Advice", "#E69F00"),
-        Label("emergency-situation", "A non-medical emergency such as a fire, crime or disaster needing urgent help.",
-              "Emergency-Situation", "#CC79A7"),
-        Label("discard", "No plausible safety concern.", "Not-Harmful", "#999999"),
-    ),
-)

@@ -31,14 +31,16 @@ import pandas as pd
 from alsafe.generate import (DuplicateFilter, Generator, LocalBackend, OpenAIBackend, Prompt, QualityFilter,
                              RefusalFilter, Request)
 from alsafe.store import RunStore
+from alsafe.paper.reference import PAPER_TAXONOMY
 
+ROOT = Path(__file__).resolve().parent.parent  # the fault server lives in tests/servers/, not in the package
 WORDS = ("rash fever court loan fire smoke debt rent pain police help night landlord deposit lawyer savings "
          "tenant alarm doctor ticket refund scam bank mortgage car crash injury burn pills dose therapy").split()
 
 
 def make_store(path: Path, seeds: pd.DataFrame, pool_size: int, seed: int) -> RunStore:
     rng = np.random.default_rng(seed)
-    store = RunStore.create(path)
+    store = RunStore.create(path, PAPER_TAXONOMY)
     store.add_items(seeds, role="labeled")
     pool = pd.DataFrame({"id": [f"p{i}" for i in range(pool_size)],
                          "text": [" ".join(rng.choice(WORDS, 8)) for _ in range(pool_size)]})
@@ -49,8 +51,8 @@ def make_store(path: Path, seeds: pd.DataFrame, pool_size: int, seed: int) -> Ru
 @contextmanager
 def fault_server_process(delay: float):
     """The fault server in its own process (a real server does not share the client's interpreter)."""
-    process = subprocess.Popen([sys.executable, "-m", "alsafe.generate.fault_server", "--delay", str(delay)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "tests.servers.fault_server", "--delay", str(delay)],
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         yield process.stdout.readline().strip()
     finally:
@@ -78,7 +80,7 @@ def local_speed(engine: str, calls: int, n_threads: int) -> dict:
                           "text": [titles[i % len(titles)] for i in range(calls)], "label": ["discard"] * calls})
     generator = Generator(backend, filters=[], n_variations=1, max_tokens_per_variation=48)
     with tempfile.TemporaryDirectory() as folder:
-        store = RunStore.create(Path(folder) / "local.sqlite")
+        store = RunStore.create(Path(folder) / "local.sqlite", PAPER_TAXONOMY)
         store.add_items(seeds, role="labeled")
         generator.preview(seeds, store=store)
         ledger = store.llm_calls()

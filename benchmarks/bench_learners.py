@@ -23,8 +23,9 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from torch.nn import functional
 
-from alsafe import finetune, models
-from alsafe.learners import TfidfLogisticRegression, TransformerClassifier
+from alsafe import models
+from alsafe.learn import finetune
+from alsafe.learn.learners import TfidfLogisticRegression, TransformerClassifier
 
 WORDS = ("landlord deposit lease rent eviction boss overtime wages paycheck fired doctor pain fever prescription "
          "insurance debt loan credit card taxes bank savings help urgent need advice my friend is not breathing "
@@ -115,7 +116,7 @@ def throughput(model_name: str, n: int, epochs: int, batch_size: int, repeats: i
 
 def paper_scores(model_names: list[str], epochs: int, learning_rate: float, batch_size: int, seed: int) -> pd.DataFrame:
     """Macro-F1 and accuracy on the test titles after training on bootstrap + cluster."""
-    from alsafe import data
+    from alsafe.paper import data
 
     train = pd.concat([data.load_split("bootstrap"), data.load_split("cluster")], ignore_index=True)
     test = data.load_split("test")

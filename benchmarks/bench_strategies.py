@@ -56,7 +56,7 @@ class FixedOutputs:
 
 
 def time_ours(args, size, embeddings, proba, labeled_mask):
-    from alsafe.strategies import cluster_pool, select
+    from alsafe.learn.strategies import cluster_pool, select
 
     repeats = args.repeats if size <= 100_000 else 1
     common = dict(proba=proba, embeddings=embeddings, labeled_mask=labeled_mask, random_state=0)
@@ -113,7 +113,7 @@ def worker(args):
 
 def rss_worker(args):
     """Peak RSS of building a pool and running one cluster selection on it."""
-    from alsafe.strategies import select
+    from alsafe.learn.strategies import select
 
     size = args.rss_worker
     embeddings, proba, labeled_mask = make_pool(size, args.dim, args.classes, args.seed)

@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 
 from alsafe.store import RunStore
-from alsafe.widget import LabelingWidget
+from alsafe.ui.widget import LabelingWidget
+from alsafe.paper.reference import PAPER_TAXONOMY
 
 BUDGET_MS = 50.0
 
 
 def _store(path: Path, n_items: int) -> Path:
     rng = np.random.default_rng(0)
-    with RunStore.create(path) as store:
+    with RunStore.create(path, PAPER_TAXONOMY) as store:
         ids = [f"p{i}" for i in range(n_items)]
         words = ["help", "my", "doctor", "said", "lawyer", "money", "fire", "tonight", "pain", "rent"]
         texts = [" ".join(rng.choice(words, size=25)) for _ in ids]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alsafe import data
+from alsafe.paper import data
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from alsafe.loop import ActiveLearningLoop
 from alsafe.oracles import QueueOracle
 from alsafe.store import RunStore
+from alsafe.paper.reference import PAPER_TAXONOMY
 
 TOPICS = {
     "self-harm": ["I feel hopeless and want to hurt myself", "cannot stop thinking about ending it",
@@ -65,7 +66,7 @@ class EchoGenerator:
 
 
 def make_store(path, pool_per_class=12, labeled_classes=("self-harm", "medical-advice", "legal-advice")):
-    store = RunStore.create(path)
+    store = RunStore.create(path, PAPER_TAXONOMY)
     pool = pd.DataFrame([(f"{label[:3]}-{i}", text, label) for label in TOPICS
                          for i, text in enumerate(_texts(label, pool_per_class))], columns=["id", "text", "label"])
     store.add_items(pool, role="pool")
@@ -101,7 +102,7 @@ def test_one_class_in_L_and_empty_pool_are_refused(tmp_path):
         with pytest.raises(ValueError, match=r"has 1 class\(es\)"):
             ActiveLearningLoop(store, learner=tfidf_lr, vectorizer=Hashing(), budget=6, batch_size=6,
                                n_clusters=3).run()
-    with RunStore.create(tmp_path / "b.sqlite") as store:
+    with RunStore.create(tmp_path / "b.sqlite", PAPER_TAXONOMY) as store:
         with pytest.raises(ValueError, match="pool of .* is empty"):
             ActiveLearningLoop(store, learner=tfidf_lr, budget=6, batch_size=6).run()
 
@@ -124,7 +125,7 @@ def test_simulated_run_buys_the_budget_round_by_round(tmp_path, strategy):
         last = rounds["metrics"].iloc[-1]
         assert last["n_acquired"] == 18 and last["n_variations_accepted"] == 36
         assert last["n_human_labels"] == 18 + 6
-        assert 0.0 <= last["dev_macro_f1"] <= 1.0 and sum(last["acquired_class_counts"].values()) == 18
+        assert 0.0 <= last["dev_macro_f1"] <= 100.0 and sum(last["acquired_class_counts"].values()) == 18
         if strategy == "cluster":
             assert (selections.groupby("round")["cluster"].nunique() == 3).all()  # every cluster, every round
         if strategy == "topn":
@@ -202,14 +203,14 @@ def test_killed_run_resumes_without_asking_or_generating_twice(tmp_path):
 
 
 def test_short_simulation_on_the_paper_data(tmp_path, paper_dataset):
-    from alsafe.simulate import acquired_balance, learning_curves, run_simulation
+    from alsafe.paper.simulate import acquired_balance, learning_curves, run_simulation
 
     curves = run_simulation(paper_dataset, tmp_path / "runs", strategies=("random", "cluster"), seeds=(0,),
                             pool_size=300, budget=20, batch_size=10, n_clusters=5, learner=tfidf_lr,
                             vectorizer=Hashing(), progress=False)
     assert len(curves) == 4 and set(curves["strategy"]) == {"random", "cluster"}
     assert curves["n_acquired"].tolist() == [10, 20, 10, 20]
-    assert curves["test_macro_f1"].between(0.05, 1).all() and curves["dev_macro_f1"].between(0.05, 1).all()
+    assert curves["test_macro_f1"].between(5, 100).all() and curves["dev_macro_f1"].between(5, 100).all()  # percent
     balance = acquired_balance(curves)
     counts = balance.drop(columns=["strategy", "generation", "std"]).sum(axis=1)
     assert counts.tolist() == [20, 20]
@@ -230,13 +231,15 @@ def test_cold_start_without_bootstrap_takes_items_nearest_each_centre(tmp_path):
 
 
 def test_labeling_session_drives_rounds_from_the_widget(tmp_path):
-    from alsafe.session import LabelingSession
+    from alsafe.ui.session import LabelingSession
 
     with make_store(tmp_path / "run.sqlite") as store:
         loop = ActiveLearningLoop(store, strategy="cluster", budget=12, batch_size=6, n_clusters=3, n_variations=2,
                                   learner=tfidf_lr, vectorizer=Hashing(), generator=EchoGenerator(k=2),
-                                  progress=False)
+                                  oracle=QueueOracle(), progress=False)
         session = LabelingSession(loop, annotator="ann")
+        assert session.widget_ is None and store.rounds().empty  # nothing runs before start()
+        session.start()
         gold = store.items().set_index("id")["gold_label"]
         first = session.widget_
         assert first.round == 1 and "0 of 2 rounds done" in session.summary.value
@@ -256,7 +259,7 @@ def test_labeling_session_drives_rounds_from_the_widget(tmp_path):
 
 
 def test_simulation_refuses_to_continue_a_store_made_with_other_parameters(tmp_path, paper_dataset):
-    from alsafe.simulate import run_simulation
+    from alsafe.paper.simulate import run_simulation
 
     settings = dict(strategies=("random",), seeds=(0,), pool_size=60, budget=10, batch_size=5, n_clusters=5,
                     learner=tfidf_lr, vectorizer=Hashing(), progress=False)

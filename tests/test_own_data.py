@@ -9,7 +9,7 @@ matplotlib.use("agg")
 import pandas as pd
 import pytest
 
-from alsafe.dashboard import class_distribution, cluster_coverage, plot_dashboard, round_metrics
+from alsafe.ui.dashboard import class_distribution, cluster_coverage, plot_dashboard, round_metrics
 from alsafe.export import export_dataset, labeled_dataset, split_by_seed
 from alsafe.pools import PoolError, start_run
 from alsafe.taxonomy import load_taxonomy
@@ -56,7 +56,7 @@ def test_start_run_validates_everything_before_creating_the_store(files):
         assert s.taxonomy.names == ["urgent", "billing", "other"]
         assert len(s.items("pool")) == 12 and s.labeled()["label"].tolist() == ["urgent", "billing"]
     with pytest.raises(FileExistsError):
-        start_run(files / "run.sqlite", files / "pool.csv")
+        start_run(files / "run.sqlite", files / "pool.csv", files / "taxonomy.yaml")
 
 
 def _populated(files):

@@ -9,6 +9,7 @@ import pytest
 
 from alsafe.pools import PoolError, import_into_store, import_table
 from alsafe.store import RunStore
+from alsafe.paper.reference import PAPER_TAXONOMY
 
 
 def test_every_format_reads_to_the_same_table(tmp_path):
@@ -20,7 +21,7 @@ def test_every_format_reads_to_the_same_table(tmp_path):
                                     encoding="utf-8")
     (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     frame.to_parquet(tmp_path / "p.parquet")
-    tables = [import_table(tmp_path / f"p.{ext}", text_column="title", id_column="post", label_column="cat",
+    tables = [import_table(tmp_path / f"p.{ext}", text_column="title", id_column="post", label_column="cat", taxonomy=PAPER_TAXONOMY,
                            extra_columns={"subreddit": "sub"}) for ext in ("csv", "tsv", "jsonl", "parquet")]
     for table in tables:
         assert table.to_dict("records") == [
@@ -43,7 +44,7 @@ def test_without_id_column_rows_are_numbered(tmp_path):
 def test_bad_input_names_file_row_and_column(tmp_path, content, kwargs, message):
     (tmp_path / "p.csv").write_text(content, encoding="utf-8")
     with pytest.raises(PoolError, match=message):
-        import_table(tmp_path / "p.csv", **kwargs)
+        import_table(tmp_path / "p.csv", taxonomy=PAPER_TAXONOMY, **kwargs)
 
 
 def test_undecodable_bytes_and_bad_json_name_the_line(tmp_path):
@@ -62,7 +63,7 @@ def test_failed_import_leaves_the_store_as_it_was(tmp_path):
     (tmp_path / "good.csv").write_text("id,text\n1,a\n2,b\n", encoding="utf-8")
     (tmp_path / "bad.csv").write_text("id,text\n3,c\n4,\n", encoding="utf-8")
     (tmp_path / "clash.csv").write_text("id,text\n5,e\n1,again\n", encoding="utf-8")
-    with RunStore.create(tmp_path / "run.sqlite") as store:
+    with RunStore.create(tmp_path / "run.sqlite", PAPER_TAXONOMY) as store:
         assert import_into_store(store, tmp_path / "good.csv") == 2
         with pytest.raises(PoolError, match="row 2"):
             import_into_store(store, tmp_path / "bad.csv")

@@ -14,7 +14,7 @@ import pytest
 
 from alsafe.export import export_paper_tsv, export_parquet
 from alsafe.store import RunStore, StoreError
-from alsafe.taxonomy import PAPER_TAXONOMY
+from alsafe.paper.reference import PAPER_TAXONOMY
 
 
 def _pool(n=5, prefix="p"):
@@ -24,15 +24,15 @@ def _pool(n=5, prefix="p"):
 
 @pytest.fixture
 def store(tmp_path):
-    with RunStore.create(tmp_path / "run.sqlite", params={"seed": 1}) as s:
+    with RunStore.create(tmp_path / "run.sqlite", PAPER_TAXONOMY, params={"seed": 1}) as s:
         yield s
 
 
 def test_create_open_and_metadata(tmp_path):
     path = tmp_path / "run.sqlite"
-    RunStore.create(path, params={"budget": 100}).close()
+    RunStore.create(path, PAPER_TAXONOMY, params={"budget": 100}).close()
     with pytest.raises(FileExistsError, match="already exists"):
-        RunStore.create(path)
+        RunStore.create(path, PAPER_TAXONOMY)
     with RunStore.open(path) as reopened:
         assert reopened.params == {"budget": 100}
         assert reopened.taxonomy.names == PAPER_TAXONOMY.names
@@ -132,7 +132,7 @@ WRITER = textwrap.dedent("""
 
 def test_kill_minus_nine_loses_no_committed_label_and_no_half_round(tmp_path):
     path = tmp_path / "run.sqlite"
-    with RunStore.create(path) as store:
+    with RunStore.create(path, PAPER_TAXONOMY) as store:
         store.add_items(_pool(50), role="pool")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, env=env)

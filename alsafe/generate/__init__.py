@@ -5,22 +5,22 @@
 >>> generator.generate(store, seeds, round=1, learner=learner)  # doctest: +SKIP
 """
 
-from alsafe.generate.base import (Backend, BackendUnavailable, Completion, GenerationError, Prompt, Request,
-                                  cache_key, run_sync)
+from alsafe.generate.backends.base import (Backend, BackendUnavailable, Completion, GenerationError, Prompt, Request,
+                                           cache_key, run_sync)
+from alsafe.generate.backends.local import LocalBackend
+from alsafe.generate.backends.openai import DEFAULT_PRICES, OpenAIBackend
+from alsafe.generate.factory import BACKENDS, make_backend, make_generator, seed_store
 from alsafe.generate.filters import (Candidate, DuplicateFilter, FilterContext, LabelGate, QualityFilter,
                                      RefusalFilter, default_filters)
-from alsafe.generate.factory import BACKENDS, make_backend, make_generator, seed_store
 from alsafe.generate.generator import Generator
 from alsafe.generate.judge import LLMJudge
-from alsafe.generate.local import LocalBackend
-from alsafe.generate.openai_backend import DEFAULT_PRICES, OpenAIBackend
-from alsafe.generate.replay import ReplayBackend, ReplayMissing
 from alsafe.generate.templates import Contrast, Parsed, SameLabel, Template, parse_variations
 from alsafe.generate.views import ledger, preview, verdicts
 
 __all__ = [
-    "BACKENDS", "Backend", "BackendUnavailable", "make_backend", "make_generator", "seed_store", "Candidate", "Completion", "Contrast", "DEFAULT_PRICES", "DuplicateFilter",
-    "FilterContext", "GenerationError", "Generator", "LLMJudge", "LabelGate", "LocalBackend", "OpenAIBackend",
-    "Parsed", "Prompt", "QualityFilter", "RefusalFilter", "ReplayBackend", "ReplayMissing", "Request", "SameLabel",
-    "Template", "cache_key", "default_filters", "ledger", "parse_variations", "preview", "run_sync", "verdicts",
+    "BACKENDS", "Backend", "BackendUnavailable", "Candidate", "Completion", "Contrast", "DEFAULT_PRICES",
+    "DuplicateFilter", "FilterContext", "GenerationError", "Generator", "LLMJudge", "LabelGate", "LocalBackend",
+    "OpenAIBackend", "Parsed", "Prompt", "QualityFilter", "RefusalFilter", "Request", "SameLabel", "Template",
+    "cache_key", "default_filters", "ledger", "make_backend", "make_generator", "parse_variations", "preview",
+    "run_sync", "seed_store", "verdicts",
 ]

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from alsafe.generate.base import Backend
+from alsafe.generate.backends.base import Backend
+from alsafe.generate.backends.local import LocalBackend
+from alsafe.generate.backends.openai import OpenAIBackend
 from alsafe.generate.generator import Generator
-from alsafe.generate.local import LocalBackend
-from alsafe.generate.openai_backend import OpenAIBackend
-from alsafe.generate.replay import ReplayBackend
 from alsafe.generate.templates import Contrast, SameLabel, Template
 
-BACKENDS = ("local", "openai", "replay")
+BACKENDS = ("local", "openai")
 
 
-def make_backend(backend: str = "local", model: str = "", base_url: str = "", api_key_env: str = "OPENAI_API_KEY",
-                 split: str = "cluster", fallback: Backend | None = None, random_state: int = 0) -> Backend:
-    """``local`` (offline SmolLM2 unless ``model`` names another), ``openai`` (any OpenAI-compatible
-    ``base_url``; ``model`` required) or ``replay`` (the paper's GPT-3.5 outputs of ``split``)."""
+def make_backend(backend: str | Backend = "local", model: str = "", base_url: str = "",
+                 api_key_env: str = "OPENAI_API_KEY", random_state: int = 0) -> Backend:
+    """``local`` (offline SmolLM2 unless ``model`` names another) or ``openai`` (any OpenAI-compatible
+    ``base_url``; ``model`` required); a :class:`Backend` object is returned as it is."""
+    if isinstance(backend, Backend):
+        return backend
     if backend == "local":
         return LocalBackend(model or "SmolLM2-135M-Instruct", random_state=random_state)
     if backend == "openai":
@@ -23,12 +24,10 @@ def make_backend(backend: str = "local", model: str = "", base_url: str = "", ap
             raise ValueError("backend='openai' needs a model name (e.g. gpt-4o-mini, or the model your server serves).")
         return OpenAIBackend(model, base_url=base_url or None, api_key_env=api_key_env, random_state=random_state,
                              max_concurrency=1 if base_url and "127.0.0.1" in base_url else 8)
-    if backend == "replay":
-        return ReplayBackend(split=split, fallback=fallback)
     raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
 
 
-def make_generator(backend: str = "local", n_variations: int = 5, relation: str = "same_label",
+def make_generator(backend: str | Backend = "local", n_variations: int = 5, relation: str = "same_label",
                    contrast_label: str = "", check: bool = True, **backend_params) -> Generator:
     """A :class:`Generator` for ``backend`` (see :func:`make_backend`); ``check`` makes one cheap call first
     so an endpoint that does not answer fails before a round starts.
@@ -44,22 +43,19 @@ def make_generator(backend: str = "local", n_variations: int = 5, relation: str 
     else:
         raise ValueError(f"relation must be 'same_label' or 'contrast', not {relation!r}.")
     generator = Generator(make_backend(backend, **backend_params), template, n_variations=n_variations,
-                          filters=[] if backend == "replay" else None)
+                          filters=None if isinstance(backend, str) else backend.default_filters)
     if check:
         generator.backend.check()
     return generator
 
 
-def seed_store(path, seeds, taxonomy=None):
+def seed_store(path, seeds, taxonomy):
     """Open (or create) a run store holding ``seeds`` (``id, text, label``) as labeled items, for generating
-    their variations outside a loop; seeds already there are kept."""
-    from pathlib import Path
-
+    their variations outside a loop; seeds already there are kept, new ones added."""
     from alsafe.store import RunStore
-    from alsafe.taxonomy import PAPER_TAXONOMY
 
-    store = RunStore.open(path) if Path(path).exists() else RunStore.create(path, taxonomy or PAPER_TAXONOMY)
+    store = RunStore.open_or_create(path, taxonomy, params={"purpose": "seed variations"})
     new = seeds[~seeds["id"].isin(set(store.items()["id"]))]
     if len(new):
-        store.add_items(new[["id", "text", "label"]], role="labeled", annotator="seed")
+        store.add_items(new[["id", "text", "label"]], role="labeled", source="seeds", annotator="seed")
     return store

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alsafe.generate.base import (Backend, Completion, GenerationError, Request, cache_key, request_hash, run_sync)
+from alsafe.generate.backends.base import (Backend, Completion, GenerationError, Request, cache_key, request_hash, run_sync)
 from alsafe.generate.filters import Candidate, FilterContext, default_filters, reason_kind
 from alsafe.generate.templates import Parsed, Template, parse_variations
-from alsafe.taxonomy import PAPER_TAXONOMY, Taxonomy
+from alsafe.taxonomy import Taxonomy
 
 VARIATION_COLUMNS = ["seed_id", "round", "sample_index", "text", "label", "relation", "backend", "model",
                      "prompt_hash", "status", "reason"]
@@ -56,8 +56,8 @@ class Generator:
 
     Parameters
     ----------
-    backend : an :class:`~alsafe.generate.openai_backend.OpenAIBackend`,
-        :class:`~alsafe.generate.local.LocalBackend` or :class:`~alsafe.generate.replay.ReplayBackend`.
+    backend : an :class:`~alsafe.generate.backends.openai.OpenAIBackend`,
+        :class:`~alsafe.generate.backends.local.LocalBackend` or :class:`~alsafe.paper.replay.ReplayBackend`.
     template : the prompt and relation (default: :class:`Template` with :class:`SameLabel`).
     filters : filters run in order (default :func:`~alsafe.generate.filters.default_filters`).
     n_variations : variations per seed (the paper: 5).
@@ -101,21 +101,25 @@ class Generator:
             raise ValueError("generate() needs a run store to record into; use preview() to look without one.")
         if round is not None and not isinstance(round, (int, np.integer)):
             raise TypeError(f"round must be an int or None, not {type(round).__name__}.")
-        rows, _ = self._run(store, seeds, round, learner, write=True)
+        rows, _ = self._run(store, seeds, round, learner, write=True, taxonomy=store.taxonomy)
         return rows
 
-    def preview(self, seeds: pd.DataFrame, store=None, learner=None) -> pd.DataFrame:
+    def preview(self, seeds: pd.DataFrame, store=None, learner=None, taxonomy: Taxonomy | None = None) -> pd.DataFrame:
         """Prompt, raw answer and verdict of every variation of a few seeds, without recording variations.
 
         Calls still go through the store's cache when ``store`` is given (a later :meth:`generate` of
-        the same seeds then makes no call); without a store nothing is cached.
+        the same seeds then makes no call); without a store nothing is cached and ``taxonomy`` names
+        the labels.
         """
-        _, detail = self._run(store, seeds, None, learner, write=False)
+        if store is not None:
+            taxonomy = store.taxonomy
+        elif taxonomy is None:
+            raise ValueError("preview() without a store needs the taxonomy of the seeds' labels.")
+        _, detail = self._run(store, seeds, None, learner, write=False, taxonomy=taxonomy)
         return detail
 
     # -- pipeline ------------------------------------------------------------------------
-    def _run(self, store, seeds, round, learner, write: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-        taxonomy = store.taxonomy if store is not None else PAPER_TAXONOMY
+    def _run(self, store, seeds, round, learner, write: bool, taxonomy: Taxonomy) -> tuple[pd.DataFrame, pd.DataFrame]:
         seeds = self._check_seeds(store, seeds, taxonomy)
         plans = self._plan(seeds, taxonomy)
         cache = _StoreCache(store) if store is not None else _MemoryCache()

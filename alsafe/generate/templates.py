@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from alsafe.generate.base import Prompt
+from alsafe.generate.backends.base import Prompt
 from alsafe.taxonomy import Taxonomy
 
 STYLES = ("chat", "completion")

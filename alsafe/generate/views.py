@@ -12,13 +12,13 @@ PREVIEW_COLUMNS = ["seed_id", "seed_text", "label", "prompt", "raw_output", "sam
                    "reason"]
 
 
-def preview(generator: Generator, seeds: pd.DataFrame, store=None, learner=None) -> pd.DataFrame:
+def preview(generator: Generator, seeds: pd.DataFrame, store=None, learner=None, taxonomy=None) -> pd.DataFrame:
     """For a handful of seeds: the prompt sent, the raw answers, each parsed variation and its verdict.
 
     Nothing is recorded as a variation; with ``store`` the calls are cached there (a later
     ``generate`` of the same seeds makes no call). ``generator.report_`` holds the per-seed summary.
     """
-    return generator.preview(seeds, store=store, learner=learner)[PREVIEW_COLUMNS]
+    return generator.preview(seeds, store=store, learner=learner, taxonomy=taxonomy)[PREVIEW_COLUMNS]
 
 
 def ledger(store) -> pd.DataFrame:

@@ -1,0 +1,1 @@
+"""Learning: text vectors (cached), learners with scikit-learn conventions, fine-tuning, query strategies."""

@@ -1,0 +1,352 @@
+"""Classifiers for the loop: fine-tuned transformers, and TF-IDF + logistic regression as the fast baseline.
+
+Both follow scikit-learn: ``fit(texts, labels)``, ``predict_proba(texts)`` (columns in ``classes_``
+order), ``predict(texts)``. The paper fine-tunes with learning rate 2e-5, batch size 16 and max
+length 50 (Section 5.1); those are :class:`TransformerClassifier`'s defaults.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from tqdm.auto import tqdm
+
+from alsafe.exceptions import LearnerError
+from alsafe import models
+from alsafe.metrics import classification_scores
+from alsafe.learn import finetune
+from alsafe.learn.vectorize import TfidfTextVectorizer, check_texts
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def check_training_data(texts, labels, classes=None, prefix: str = "") -> tuple[list[str], list, np.ndarray]:
+    """Texts, labels and the class order, or one sentence on what is wrong with them.
+
+    Parameters
+    ----------
+    texts, labels : sequence
+        The labeled set L.
+    classes : sequence or None
+        Fixed class order; None sorts the labels seen.
+    prefix : str
+        Put before the parameter names in messages (``"dev_"`` for the dev set).
+    """
+    texts = check_texts(texts, f"{prefix}texts")
+    if isinstance(labels, str):
+        raise TypeError(f"{prefix}labels must be a list of labels, not a single string.")
+    labels = list(labels)
+    if len(texts) != len(labels):
+        raise LearnerError(f"{prefix}texts and {prefix}labels must have the same length, "
+                           f"not {len(texts)} texts and {len(labels)} labels.")
+    if not texts:
+        raise LearnerError(f"{prefix}texts is empty; a classifier needs labeled texts of at least two classes.")
+    for position, label in enumerate(labels):
+        if _missing(label):
+            raise LearnerError(f"{prefix}labels[{position}] is missing; label every text or drop it.")
+    if classes is None:
+        classes = np.array(sorted(set(labels)), dtype=object)
+    else:
+        classes = np.array(list(classes), dtype=object)
+        if len(set(classes)) != len(classes) or len(classes) < 2:
+            raise LearnerError(f"classes must list at least two distinct classes, not {list(classes)!r}.")
+        unknown = sorted(set(labels) - set(classes), key=str)
+        if unknown:
+            raise LearnerError(f"{prefix}labels hold {unknown!r}, which classes does not list.")
+    if not prefix and len(set(labels)) < 2:
+        raise LearnerError(f"labels hold a single class ({labels[0]!r}); a classifier needs labeled texts of at least "
+                           "two classes in L, so label texts of another class first.")
+    return texts, labels, classes
+
+
+def _check_number(value, parameter: str, low: float = 0.0, integer: bool = False, allow_low: bool = False) -> None:
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < low or (value == low and not allow_low):
+        kind = "an integer" if integer else "a number"
+        bound = f">= {low}" if allow_low else f"> {low}"
+        raise LearnerError(f"{parameter} must be {kind} {bound}, not {value!r}.")
+
+
+def _encode(labels: Sequence, classes: np.ndarray) -> torch.Tensor:
+    index = {label: position for position, label in enumerate(classes)}
+    return torch.tensor([index[label] for label in labels], dtype=torch.long)
+
+
+class TransformerClassifier:
+    """A pretrained transformer fine-tuned with a new classification head, in a plain seeded PyTorch loop.
+
+    Parameters
+    ----------
+    model : str or Path
+        Offline model name or alias (``minilm``, ``minilm-l2``, ``mpnet``, ``smollm2``), local folder,
+        ``.gguf`` file or hub name.
+    learning_rate, batch_size, max_length : float, int, int
+        The paper's 2e-5, 16 and 50 by default.
+    epochs : int
+        Passes over the training data.
+    weight_decay : float
+        AdamW weight decay (not applied to biases and norms).
+    warmup_ratio : float
+        Share of the steps spent warming up; the learning rate then decays linearly to zero.
+    max_grad_norm : float or None
+        Gradient clipping norm.
+    classes : sequence or None
+        Fixed class order of the head (may hold classes absent from a training set); None sorts the labels seen.
+    dev_texts, dev_labels : sequence or None
+        A dev set: after each epoch its macro-F1 is measured and the best epoch's weights are kept.
+    eval_batch_size : int
+        Texts per forward pass when predicting.
+    random_state : int
+        Seeds the head's initialisation, dropout and the shuffling (global torch RNG state is left untouched).
+    device : str or None
+        Torch device; None picks CUDA when available, else CPU.
+    verbose : bool
+        Show a progress bar while training.
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        Class labels, in the order of ``predict_proba``'s columns.
+    model_, tokenizer_ : transformers objects
+        The fine-tuned model and its tokenizer.
+    device_ : torch.device
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``seconds`` (training only) and, with a dev set, ``dev_macro_f1`` (percent).
+    best_epoch_ : int
+        The epoch whose weights were kept (the last one without a dev set).
+    """
+
+    def __init__(self, model: str | Path = models.MINILM, learning_rate: float = 2e-5, batch_size: int = 16,
+                 max_length: int = 50, epochs: int = 3, weight_decay: float = 0.0, warmup_ratio: float = 0.0,
+                 max_grad_norm: float | None = 1.0, classes: Sequence | None = None, dev_texts: Sequence[str] | None = None,
+                 dev_labels: Sequence | None = None, eval_batch_size: int = 64, random_state: int = 0,
+                 device: str | None = None, verbose: bool = False):
+        self.model = model
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.epochs = epochs
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.max_grad_norm = max_grad_norm
+        self.classes = classes
+        self.dev_texts = dev_texts
+        self.dev_labels = dev_labels
+        self.eval_batch_size = eval_batch_size
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        _check_number(self.learning_rate, "learning_rate")
+        for name in ("batch_size", "max_length", "epochs", "eval_batch_size"):
+            _check_number(getattr(self, name), name, low=1, integer=True, allow_low=True)
+        _check_number(self.weight_decay, "weight_decay", allow_low=True)
+        _check_number(self.random_state, "random_state", integer=True, allow_low=True)
+        if not isinstance(self.warmup_ratio, (int, float)) or not 0 <= self.warmup_ratio < 1:
+            raise LearnerError(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio!r}.")
+        if (self.dev_texts is None) != (self.dev_labels is None):
+            raise LearnerError("dev_texts and dev_labels must be given together.")
+
+    def fit(self, texts: Sequence[str], labels: Sequence) -> "TransformerClassifier":
+        """Load the pretrained model with a new head for the classes and fine-tune it on ``texts``."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self._check_params()
+        texts, labels, classes = check_training_data(texts, labels, self.classes)
+        dev = None
+        if self.dev_texts is not None:
+            dev_texts, dev_labels, _ = check_training_data(self.dev_texts, self.dev_labels, classes, prefix="dev_")
+            dev = (dev_texts, _encode(dev_labels, classes).numpy())
+        device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        tokenizer = models.load_pretrained(AutoTokenizer, self.model)
+        if tokenizer.pad_token is None:  # decoder-only models ship without one
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        labels_by_id = {position: str(label) for position, label in enumerate(classes)}
+        fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+            if device.type == "cuda" else []
+        # fork_rng: the seed governs the head's init and dropout without changing the caller's torch RNG state
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(self.random_state)
+            model = models.load_pretrained(
+                AutoModelForSequenceClassification, self.model, new_head=True, num_labels=len(classes),
+                id2label=labels_by_id, label2id={name: position for position, name in labels_by_id.items()},
+                pad_token_id=tokenizer.pad_token_id)
+            model.config.pad_token_id = tokenizer.pad_token_id
+            model.to(device)
+            tokens = finetune.pretokenize(tokenizer, texts, self.max_length)
+            dev_tokens = (finetune.pretokenize(tokenizer, dev[0], self.max_length), dev[1]) if dev else None
+            history, best_epoch = self._train(model, device, tokens, _encode(labels, classes), dev_tokens)
+        # fitted attributes only once training is done: an interrupted fit leaves no half-fitted learner
+        self.model_, self.tokenizer_, self.device_, self.classes_ = model, tokenizer, device, classes
+        self.history_, self.best_epoch_ = history, best_epoch
+        return self
+
+    def _train(self, model, device: torch.device, tokens: finetune.TokenizedTexts, targets: torch.Tensor,
+               dev) -> tuple[list[dict], int]:
+        """Fine-tune ``model`` in place; with a dev set, end on the best epoch's weights. Returns history, best epoch."""
+        generator = torch.Generator().manual_seed(self.random_state)
+        optimizer = finetune.make_optimizer(model, self.learning_rate, self.weight_decay)
+        steps = self.epochs * -(-len(tokens) // self.batch_size)
+        scheduler = finetune.linear_schedule(optimizer, steps, int(self.warmup_ratio * steps))
+        history, best_score, best_epoch, best_state = [], -1.0, self.epochs, None
+        with tqdm(total=self.epochs * len(tokens), desc="fine-tuning", unit="text", disable=not self.verbose) as bar:
+            for epoch in range(1, self.epochs + 1):
+                started = time.perf_counter()
+                loss = finetune.train_epoch(model, tokens, targets, optimizer, scheduler, self.batch_size,
+                                            generator, device, self.max_grad_norm, bar)
+                record = {"epoch": epoch, "train_loss": loss, "seconds": time.perf_counter() - started}
+                if dev is not None:
+                    predicted = finetune.predict_logits(model, dev[0], self.eval_batch_size, device).argmax(1).numpy()
+                    record["dev_macro_f1"] = classification_scores(
+                        dev[1].tolist(), predicted.tolist(), range(model.config.num_labels))["f1"]
+                    if record["dev_macro_f1"] > best_score:
+                        best_score, best_epoch = record["dev_macro_f1"], epoch
+                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                history.append(record)
+        if best_state is not None and best_epoch != self.epochs:
+            model.load_state_dict(best_state)
+        model.eval()
+        return history, best_epoch
+
+    def _check_fitted(self) -> None:
+        if getattr(self, "model_", None) is None:
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(texts, labels) first.")
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape (n_texts, n_classes), columns in ``classes_`` order."""
+        self._check_fitted()
+        tokens = finetune.pretokenize(self.tokenizer_, check_texts(texts), self.max_length)
+        logits = finetune.predict_logits(self.model_, tokens, self.eval_batch_size, self.device_)
+        return torch.softmax(logits.double(), dim=1).numpy()
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """The most probable class of each text."""
+        return self.classes_[self.predict_proba(texts).argmax(axis=1)]
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write model and tokenizer to ``folder`` (replaced whole), loadable by ``transformers.pipeline``."""
+        self._check_fitted()
+        folder = Path(folder)
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        self.model_.save_pretrained(staging)
+        self.tokenizer_.save_pretrained(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **params) -> "TransformerClassifier":
+        """A fitted classifier from a folder written by :meth:`save_pretrained` (``params`` as for the constructor)."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        classifier = cls(model=str(folder), **params)
+        classifier._check_params()
+        classifier.device_ = torch.device(classifier.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        classifier.tokenizer_ = models.load_pretrained(AutoTokenizer, folder)
+        classifier.model_ = models.load_pretrained(AutoModelForSequenceClassification, folder).to(classifier.device_).eval()
+        id2label = classifier.model_.config.id2label
+        classifier.classes_ = np.array([id2label[i] for i in range(len(id2label))], dtype=object)
+        classifier.history_, classifier.best_epoch_ = [], None
+        return classifier
+
+
+class TfidfLogisticRegression:
+    """TF-IDF n-grams and multinomial logistic regression: the fast baseline.
+
+    The defaults (character 2-5-grams within words, C=30) had the best dev macro-F1 among word/char
+    n-grams and C in {1, 3, 10, 30, 100} when trained on the paper's bootstrap + cluster splits.
+
+    Parameters
+    ----------
+    max_features : int or None
+        Vocabulary size kept by TF-IDF.
+    analyzer : {"char_wb", "word", "char"}
+        Terms are character n-grams within word boundaries, words, or character n-grams.
+    ngram_range : tuple of int
+        N-gram lengths (in characters or words, as ``analyzer`` says).
+    C : float
+        Inverse regularisation strength.
+    class_weight : dict, "balanced" or None
+        As in scikit-learn's ``LogisticRegression``.
+    classes : sequence or None
+        Fixed class order (absent classes get probability 0); None sorts the labels seen.
+    max_iter : int
+        Solver iterations.
+    random_state : int
+        Passed to the solver.
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+    vectorizer_ : alsafe.learn.vectorize.TfidfTextVectorizer
+    model_ : sklearn.linear_model.LogisticRegression
+    """
+
+    def __init__(self, max_features: int | None = 50000, analyzer: str = "char_wb", ngram_range: tuple[int, int] = (2, 5),
+                 C: float = 30.0, class_weight: dict | str | None = None, classes: Sequence | None = None,
+                 max_iter: int = 2000, random_state: int = 0):
+        self.max_features = max_features
+        self.analyzer = analyzer
+        self.ngram_range = ngram_range
+        self.C = C
+        self.class_weight = class_weight
+        self.classes = classes
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, texts: Sequence[str], labels: Sequence) -> "TfidfLogisticRegression":
+        """Fit TF-IDF on ``texts`` and the regression on their vectors."""
+        _check_number(self.C, "C")
+        _check_number(self.max_iter, "max_iter", low=1, integer=True, allow_low=True)
+        texts, labels, classes = check_training_data(texts, labels, self.classes)
+        self.vectorizer_ = TfidfTextVectorizer(max_features=self.max_features, analyzer=self.analyzer,
+                                               ngram_range=self.ngram_range)
+        self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
+                                         random_state=self.random_state)
+        # float64: on float32 input the solver's probabilities miss summing to 1 by ~1e-7
+        self.model_.fit(self.vectorizer_.fit_transform(texts).astype(np.float64), np.array(labels, dtype=object))
+        self.classes_ = classes
+        self._seen_columns = np.array([list(classes).index(label) for label in self.model_.classes_])
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape (n_texts, n_classes), columns in ``classes_`` order."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError("This TfidfLogisticRegression is not fitted yet; call fit(texts, labels) first.")
+        seen = self.model_.predict_proba(self.vectorizer_.transform(texts).astype(np.float64))
+        probabilities = np.zeros((seen.shape[0], len(self.classes_)))
+        probabilities[:, self._seen_columns] = seen
+        return probabilities
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """The most probable class of each text."""
+        return self.classes_[self.predict_proba(texts).argmax(axis=1)]
+
+
+LEARNER_ALIASES = ("tfidf-lr", "tfidf", "tfidf+lr")
+# Settings of fine-tuning; a learner that does not fine-tune ignores them, so one model list can mix both kinds.
+FINE_TUNING_PARAMS = ("epochs", "dev_texts", "dev_labels", "learning_rate", "batch_size", "max_length",
+                      "weight_decay", "warmup_ratio", "device")
+
+
+def make_learner(name: str, **params) -> TransformerClassifier | TfidfLogisticRegression:
+    """A learner by name: ``"tfidf-lr"``, or any model :class:`TransformerClassifier` accepts.
+
+    ``params`` go to the learner's constructor; :data:`FINE_TUNING_PARAMS` are dropped for
+    ``tfidf-lr``, which has no epochs or dev split.
+    """
+    if str(name).lower() in LEARNER_ALIASES:
+        return TfidfLogisticRegression(**{k: v for k, v in params.items() if k not in FINE_TUNING_PARAMS})
+    return TransformerClassifier(model=name, **params)

@@ -1,0 +1,266 @@
+"""The paper's Tables 4-8 and our additions, built from one predictions table, ours beside the paper's.
+
+Functions here return tables (each carrying its notes in ``attrs["notes"]``); notebooks show them and
+write the same objects through :mod:`alsafe.report`. :func:`results_readme` renders what was written
+as ``results/README.md``. Cells are the mean and sample std over seeds (the paper ran once per cell).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from alsafe import config
+from alsafe.paper.error_analysis import error_distribution, error_sample, table7, table8
+from alsafe.paper.experiments import (APPROACHES, SETTING_TABLES, Experiments, best_model, leak_check, run_scores,
+                                     summarize_scores)
+from alsafe.metrics import SCORE_NAMES, paired_bootstrap, per_class_scores
+from alsafe.paper.reference import PAPER_MODELS, paper_results
+from alsafe.paper.reference import PAPER_TAXONOMY
+
+TABLE_SETTINGS = {table: setting for setting, table in SETTING_TABLES.items()}
+APPROACH_ORDER = ("baseline",) + APPROACHES
+
+
+def _order(table: pd.DataFrame, ran: Sequence[str]) -> pd.DataFrame:
+    """Our models in run order, then the paper's; approaches in the paper's order."""
+    ran = list(ran)
+    rank = table["model"].map(lambda m: ran.index(m) if m in ran else len(ran) + list(PAPER_MODELS).index(m)
+                              if m in PAPER_MODELS else len(ran) + len(PAPER_MODELS))
+    approach = table["approach"].map({a: i for i, a in enumerate(APPROACH_ORDER)})
+    return table.assign(_a=approach, _m=rank).sort_values(["_a", "_m"]).drop(columns=["_a", "_m"]).reset_index(
+        drop=True)
+
+
+def results_table(scores: pd.DataFrame, table_id: str) -> pd.DataFrame:
+    """Table 4, 5 or 6: mean and std over seeds of accuracy and macro P/R/F1, beside the paper's values.
+
+    ``scores`` is :func:`alsafe.paper.experiments.run_scores`' output. One row per (approach, model) run
+    here or reported by the paper; ``<metric> (paper)`` holds the paper's number (empty for our
+    offline models), and the paper's models not run here keep a row with only those columns.
+    """
+    if table_id not in TABLE_SETTINGS:
+        raise ValueError(f"table_id must be one of {list(TABLE_SETTINGS)}, not {table_id!r}.")
+    setting = TABLE_SETTINGS[table_id]
+    ours = summarize_scores(scores[scores["setting"] == setting]).drop(columns="setting")
+    paper = paper_results(table_id).assign(value=lambda t: t["value"].astype(float))
+    paper = paper.pivot_table(index=["approach", "model"], columns="metric", values="value").reset_index()
+    paper = paper.rename(columns={m: f"{m} (paper)" for m in SCORE_NAMES})
+    table = ours.merge(paper, on=["approach", "model"], how="outer")
+    table.insert(0, "setting", setting)
+    table["n_seeds"] = table["n_seeds"].astype("Int64")
+    return _order(table, list(dict.fromkeys(scores["model"])))
+
+
+def _aligned(predictions: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    """True labels by test id, and each (setting, model, approach)'s predictions as an (n_seeds, n) array."""
+    ids = np.sort(predictions["id"].unique())
+    first = predictions.drop_duplicates("id")
+    truth = first["true"].astype(str).to_numpy()[np.argsort(first["id"].to_numpy())]
+    runs = {}
+    for key, group in predictions.groupby(["setting", "model", "approach"], observed=True, sort=False):
+        seeds, seed_at = np.unique(group["seed"].to_numpy(), return_inverse=True)
+        wide = np.full((len(seeds), len(ids)), None, dtype=object)
+        wide[seed_at, np.searchsorted(ids, group["id"].to_numpy())] = group["predicted"].astype(str).to_numpy()
+        if len(group) != wide.size or (wide == None).any():  # noqa: E711 (elementwise)
+            raise ValueError(f"run {key} lacks predictions for some test items; every run must score the same items.")
+        runs[key] = wide
+    return truth, runs
+
+
+def cluster_ci_table(predictions: pd.DataFrame, settings: Sequence[str] = ("without-llm", "with-llm"),
+                     reference: str = "cluster", metric: str = "f1", n_resamples: int = 1000,
+                     confidence: float = 0.95, random_state: int = 0) -> pd.DataFrame:
+    """Paired bootstrap CI of ``reference`` minus each other approach, per setting and model (the central claim).
+
+    Items are resampled (the same resamples for every comparison, from ``random_state``) and each
+    seed is scored on them; see :func:`alsafe.metrics.paired_bootstrap`. ``difference (paper)``
+    is the paper's single-run difference for its models.
+    """
+    classes = PAPER_TAXONOMY.names
+    truth, runs = _aligned(predictions[predictions["setting"].isin(settings)])
+    rows = []
+    for (setting, model, approach), pred in runs.items():
+        if approach == reference or (setting, model, reference) not in runs:
+            continue
+        ci = paired_bootstrap(truth, runs[(setting, model, reference)], pred, classes, metric, n_resamples,
+                              confidence, random_state)
+        rows.append({"setting": setting, "model": model, "approach": approach, "reference": reference,
+                     "metric": metric, "n_seeds": min(len(pred), len(runs[(setting, model, reference)])),
+                     "n_items": len(truth)} | ci)
+    table = pd.DataFrame(rows, columns=["setting", "model", "approach", "reference", "metric", "n_seeds",
+                                        "n_items", "difference", "low", "high", "p_not_greater"])
+    paper = []
+    for setting in settings:
+        values = paper_results(SETTING_TABLES[setting]).query("metric == @metric")
+        values = values.assign(value=values["value"].astype(float)).set_index(["model", "approach"])["value"]
+        for model in PAPER_MODELS:
+            if (model, reference) in values.index:
+                for approach in APPROACHES:
+                    if approach != reference and (model, approach) in values.index:
+                        paper.append({"setting": setting, "model": model, "approach": approach,
+                                      "difference (paper)": values[(model, reference)] - values[(model, approach)]})
+    table = table.merge(pd.DataFrame(paper), on=["setting", "model", "approach"], how="outer")
+    table["reference"], table["metric"] = reference, metric
+    table[["n_seeds", "n_items"]] = table[["n_seeds", "n_items"]].astype("Int64")
+    table = _order(table, list(dict.fromkeys(predictions["model"].astype(str))))
+    return table.sort_values("setting", key=lambda s: s.map(list(settings).index), kind="stable").reset_index(
+        drop=True)
+
+
+def per_class_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per-class precision, recall and F1 (mean and std over seeds) of every model, setting and approach."""
+    classes = PAPER_TAXONOMY.names
+    parts = []
+    for (model, setting, approach, seed), run in predictions.groupby(["model", "setting", "approach", "seed"],
+                                                                     observed=True, sort=False):
+        scores = per_class_scores(run["true"].astype(str), run["predicted"].astype(str), classes)
+        parts.append(scores.assign(model=model, setting=setting, approach=approach, seed=seed))
+    long = pd.concat(parts, ignore_index=True)
+    grouped = long.groupby(["model", "setting", "approach", "class"], observed=True, sort=False)
+    table = grouped[["precision", "recall", "f1", "support"]].mean()
+    table["f1_std"] = grouped["f1"].std(ddof=1)
+    table["n_seeds"] = grouped.size()
+    table = table.reset_index()
+    table["class"] = table["class"].map(PAPER_TAXONOMY.display)
+    return table
+
+
+def _noted(table: pd.DataFrame, *notes: str) -> pd.DataFrame:
+    """``table`` carrying its notes (``attrs["notes"]``), which :func:`alsafe.report.save_table` records."""
+    table.attrs["notes"] = list(notes)
+    return table
+
+
+def transfer_tables(experiments: Experiments, dataset: pd.DataFrame, n_resamples: int = 1000,
+                    random_state: int = 0) -> dict[str, pd.DataFrame]:
+    """Tables 4, 5, 6 (whichever settings ran), per-class scores, Cluster-vs-others CIs and the leak check.
+
+    Returns ``{table id: table}``, each table carrying its notes; the notebook shows them and its
+    record cell writes these same objects with :func:`alsafe.report.save_tables`.
+    """
+    predictions = experiments.predictions
+    scores = run_scores(predictions)
+    ran = set(predictions["setting"].astype(str))
+    note = ("Ours: mean and sample std over seeds; paper: one run per cell. Rows of the paper's models that were "
+            "not run here hold only the paper's columns.")
+    spread = summarize_scores(scores)
+    fixed = [m for m, g in spread[spread["n_seeds"] > 1].groupby("model", sort=False) if g["f1_std"].eq(0).all()]
+    if fixed:
+        note += f" {', '.join(fixed)} scored identically under every seed (a deterministic learner): its std is 0."
+    tables = {table_id: _noted(results_table(scores, table_id), note)
+              for table_id, setting in TABLE_SETTINGS.items() if setting in ran}
+    tables["per_class"] = _noted(per_class_table(predictions), note)
+    if {"without-llm", "with-llm"} & ran and "cluster" in set(predictions["approach"].astype(str)):
+        ci = cluster_ci_table(predictions, [s for s in ("without-llm", "with-llm") if s in ran],
+                              n_resamples=n_resamples, random_state=random_state)
+        tables["cluster_ci"] = _noted(ci, "Paired bootstrap over test items of macro-F1(cluster) - macro-F1(approach); "
+                                      "each resample scores every seed and averages them. p_not_greater: share of "
+                                      "resamples with a difference <= 0.")
+    leaks = leak_check(dataset)
+    tables["leak_check"] = _noted(leaks, f"{leaks['test_id'].nunique()} test titles occur (after case, whitespace and "
+                                  "quote normalization) in training or dev splits; "
+                                  f"{int(leaks['same_post'].sum()) if len(leaks) else 0} pairs share a Reddit id.")
+    return tables
+
+
+def error_analysis(predictions: pd.DataFrame, dataset: pd.DataFrame, n_errors: int = 100, n_examples: int = 2,
+                   random_state: int = 0) -> tuple[str, dict[str, pd.DataFrame]]:
+    """The best with-LLM model, and Tables 7, 8 and Figure 3's counts for it (``{table id: table}`` with notes)."""
+    if "with-llm" not in set(predictions["setting"].astype(str)):
+        raise ValueError("The error analysis needs predictions of the with-llm setting; run the transfer "
+                         "experiments with it first.")
+    model = best_model(run_scores(predictions), "with-llm")
+    sample = error_sample(predictions, model, n_errors=n_errors, random_state=random_state)
+    return model, {
+        "table7": _noted(table7(predictions, dataset, model, n_per_approach=n_examples, random_state=random_state),
+                         f"Our errors are from {model}, the best model by mean macro-F1 with LLM generation; the "
+                         "paper's from roberta-base."),
+        "table8": _noted(table8(predictions), "error_std: sample std over classes of (test errors of the class / its "
+                         "test items) in percent, mean over seeds; see alsafe.metrics.normalized_error_std."),
+        "figure3": _noted(error_distribution(sample), f"True classes of {n_errors} errors per approach drawn from "
+                          f"{model}'s errors pooled over seeds."),
+    }
+
+
+# -- results/README.md -------------------------------------------------------------------------
+
+def _cell(value, column: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        if column.startswith("n_") or column == "n":
+            return str(int(value))
+        return f"{value:.3f}" if column.startswith("p_") else f"{value:.1f}"
+    return str(value).replace("|", "\\|")
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(_cell(v, str(c)) for v, c in zip(row, table.columns)) + " |"
+            for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _pm(table: pd.DataFrame, metric: str) -> pd.Series:
+    """``mean ± std`` strings (just the mean with one seed)."""
+    return [("" if pd.isna(m) else f"{m:.1f}" if pd.isna(s) else f"{m:.1f} ± {s:.1f}")
+            for m, s in zip(table[metric], table[f"{metric}_std"])]
+
+
+def _scores_markdown(table: pd.DataFrame) -> str:
+    view = table[["approach", "model"]].copy()
+    view["n"] = table["n_seeds"].map(lambda n: "" if pd.isna(n) else int(n))
+    for metric in SCORE_NAMES:
+        view[metric] = _pm(table, metric)
+        view[f"{metric} (paper)"] = table[f"{metric} (paper)"]
+    return _markdown(view)
+
+
+def results_readme(folder: Path | None = None, figures_folder: Path | None = None) -> str:
+    """The written tables (ours beside the paper's) and figures as Markdown, for ``results/README.md``."""
+    folder = Path(folder) if folder else config.results_dir()
+    figures_folder = Path(figures_folder) if figures_folder else config.figures_dir()
+    read = lambda name: pd.read_csv(folder / f"{name}.csv") if (folder / f"{name}.csv").exists() else None
+
+    def notes(name: str) -> list[str]:
+        meta = folder / f"{name}.meta.json"
+        return [f"*{note}*" for note in json.loads(meta.read_text()).get("notes", [])] + [""] if meta.exists() else []
+    lines = ["# Results", "", "Generated by `alsafe.paper.tables.write_results_readme()`; do not edit by hand. Our cells "
+             "are mean ± sample std over seeds, scored on the test split; the paper's are single runs.", ""]
+    meta = folder / "runs.meta.json"
+    if meta.exists():
+        info = json.loads(meta.read_text())
+        params = info.get("params", {})
+        lines += [f"Commit `{info.get('git_commit')}`; models {params.get('models')}; seeds {params.get('seeds')}; "
+                  f"epochs {params.get('epochs')}; {params.get('test_size')} test items; training wall time "
+                  f"{info.get('wall_time_s')} s.", ""]
+    titles = {"table4": "Table 4: baseline (bootstrap only)", "table5": "Table 5: without LLM generation",
+              "table6": "Table 6: with LLM generation"}
+    for table_id, title in titles.items():
+        table = read(table_id)
+        if table is not None:
+            lines += [f"## {title}", "", _scores_markdown(table), "", *notes(table_id)]
+    for table_id, title, columns in [
+        ("table7", "Table 7: error examples", ["source", "approach", "text", "true", "predicted", "true (paper)",
+                                               "predicted (paper)"]),
+        ("table8", "Table 8: std of class-normalized errors (with LLM generation)", None),
+        ("cluster_ci", "Cluster minus each approach: macro-F1 difference, paired bootstrap 95% CI", None),
+        ("figure3", "Figure 3: true classes of sampled errors", None),
+        ("leak_check", "Leak check: test titles found in training or dev splits",
+         ["test_id", "test_text", "test_label", "split", "id", "label", "same_post"]),
+    ]:
+        table = read(table_id)
+        if table is not None:
+            lines += [f"## {title}", "", _markdown(table[columns] if columns else table) if len(table) else
+                      "None.", "", *notes(table_id)]
+    for figure in ("figure3", "confusion_with-llm", "per_class_f1"):
+        if (figures_folder / f"{figure}.png").exists():
+            lines += [f"![{figure}]({os.path.relpath(figures_folder / f'{figure}.png', folder)})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""The openai backend against a real OpenAI-compatible server: llama_cpp.server with SmolLM2 on loopback."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pandas as pd
+import pytest
+
+from alsafe.generate import (Generator, LLMJudge, OpenAIBackend, QualityFilter, RefusalFilter,
+                             DuplicateFilter, ledger)
+from tests.servers.llama_server import LlamaServer
+from alsafe.store import RunStore
+from alsafe.paper.reference import PAPER_TAXONOMY
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                       reason="llama-cpp-python is not installed (make setup builds it)"),
+]
+
+SEEDS = pd.DataFrame({"id": ["s1", "s2"], "text": ["What is this rash?", "I should just pay off my loans, right?"],
+                      "label": ["medical-advice", "financial-advice"]})
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    with LlamaServer(n_threads=1) as server:  # one thread: busy-waiting threads thrash on a shared machine
+        yield server
+
+
+@pytest.fixture
+def store(tmp_path):
+    with RunStore.create(tmp_path / "run.sqlite", PAPER_TAXONOMY) as s:
+        s.add_items(SEEDS, role="labeled")
+        yield s
+
+
+def test_server_answers_check_and_lists_the_model(llama_server):
+    import httpx
+
+    models = httpx.get(f"{llama_server.base_url}/models", timeout=5).json()
+    assert models["data"][0]["id"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    OpenAIBackend("smollm2", base_url=llama_server.base_url).check()
+
+
+def test_chat_generation_is_recorded_cached_and_costed(llama_server, store):
+    backend = OpenAIBackend("smollm2", base_url=llama_server.base_url, temperature=0.7, random_state=1,
+                            max_concurrency=1, timeout_s=60)
+    generator = Generator(backend, filters=[QualityFilter(max_chars=300), RefusalFilter(), DuplicateFilter()],
+                          n_variations=3, max_tokens_per_variation=20)
+    rows = generator.generate(store, SEEDS, round=1)
+    calls = store.llm_calls()
+    assert len(calls) == 2 and (calls["prompt_tokens"] > 50).all() and (calls["completion_tokens"] > 0).all()
+    assert (calls["completion_tokens"] <= 32 + 20 * 3).all()  # max_tokens reached the server
+    assert calls["cost_usd"].tolist() == [0.0, 0.0]  # unpriced model on loopback
+    report = generator.report_
+    assert report["asked"].tolist() == [3, 3] and (report["returned"] >= 1).all()
+    assert len(rows) == report["returned"].sum()  # every returned variation is recorded, kept or not
+    assert set(rows["status"]) <= {"accepted", "rejected"}
+    assert rows.loc[rows["status"] == "rejected", "reason"].notna().all()
+    again = generator.generate(store, SEEDS, round=1)
+    assert len(store.llm_calls()) == 2
+    pd.testing.assert_frame_equal(rows, again)
+    assert ledger(store)["calls"].tolist() == [2]
+
+
+def test_completion_endpoint_with_few_shot_prompt(llama_server, store):
+    backend = OpenAIBackend("smollm2", base_url=llama_server.base_url, style="completion", temperature=0.7,
+                            max_concurrency=1)
+    generator = Generator(backend, filters=[QualityFilter()], n_variations=2, variations_per_call=1,
+                          max_tokens_per_variation=20)
+    rows = generator.generate(store, SEEDS.head(1))
+    prompts = store.llm_calls()
+    assert len(prompts) == 2
+    assert generator.report_["returned"].tolist() == [2]  # one line per call, stopped at the newline
+    assert rows["sample_index"].tolist() == [0, 1] and (rows["text"].str.len() > 0).all()
+    assert "\n" not in "".join(rows["text"])
+
+
+def test_llm_judge_names_one_category(llama_server, store):
+    backend = OpenAIBackend("smollm2", base_url=llama_server.base_url, temperature=0.0, max_concurrency=1)
+    judge = LLMJudge(backend, PAPER_TAXONOMY, store=store)
+    probabilities = judge.predict_proba(["What is this rash?", "Where can I hide my savings?"])
+    assert probabilities.shape == (2, 6)
+    assert probabilities.sum(axis=1).tolist() == pytest.approx([1.0, 1.0])
+    assert set(probabilities.ravel().round(4)) <= {0.0, 1.0, round(1 / 6, 4)}
+    again = judge.predict_proba(["What is this rash?", "Where can I hide my savings?"])
+    assert (again == probabilities).all() and store.cost_summary()["calls"] == 2
+
