@@ -1,9 +1,6 @@
 """The run store: one SQLite file per run holding everything the run produced.
 
-Tables (see ``SCHEMA``): ``meta`` (taxonomy, parameters), ``items`` (pool and labeled texts),
-``labels`` (human answers, with annotator and time; retracted, never deleted), ``rounds`` and
-``selections`` (what each round picked, why, and how far it got), ``variations`` (LLM outputs with
-their filter verdicts) and ``llm_calls`` (the content-addressed generation cache and cost ledger).
+Its tables are described in :mod:`alsafe.schema`.
 
 Every public write is one transaction: a process killed at any moment leaves the file as it was
 after the last completed call. WAL journaling with ``synchronous=FULL`` keeps committed rows on disk.
@@ -21,88 +18,8 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 
 from alsafe.exceptions import StoreError
+from alsafe.schema import ROLES, ROUND_STATUSES, SCHEMA, SCHEMA_VERSION, connect
 from alsafe.taxonomy import Taxonomy
-
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    id TEXT PRIMARY KEY,
-    text TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('pool', 'labeled', 'dev', 'test')),
-    gold_label TEXT,
-    subreddit TEXT,
-    source TEXT,
-    added_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS labels (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    item_id TEXT NOT NULL REFERENCES items(id),
-    label TEXT NOT NULL,
-    annotator TEXT NOT NULL,
-    note TEXT,
-    round INTEGER,
-    created_at REAL NOT NULL,
-    retracted_at REAL
-);
-CREATE INDEX IF NOT EXISTS labels_item ON labels(item_id);
-CREATE TABLE IF NOT EXISTS rounds (
-    round INTEGER PRIMARY KEY,
-    strategy TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('selected', 'labeled', 'generated', 'trained')),
-    n_selected INTEGER NOT NULL,
-    metrics TEXT,
-    started_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS selections (
-    round INTEGER NOT NULL REFERENCES rounds(round),
-    item_id TEXT NOT NULL REFERENCES items(id),
-    position INTEGER NOT NULL,
-    cluster INTEGER,
-    score REAL,
-    predicted_label TEXT,
-    PRIMARY KEY (round, item_id)
-);
-CREATE TABLE IF NOT EXISTS variations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    seed_id TEXT NOT NULL REFERENCES items(id),
-    round INTEGER,
-    sample_index INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    label TEXT NOT NULL,
-    relation TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    model TEXT NOT NULL,
-    prompt_hash TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
-    reason TEXT,
-    reviewed_by TEXT,
-    reviewed_at REAL,
-    created_at REAL NOT NULL,
-    UNIQUE (seed_id, relation, label, prompt_hash, sample_index)
-);
-CREATE INDEX IF NOT EXISTS variations_seed ON variations(seed_id);
-CREATE TABLE IF NOT EXISTS llm_calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    cache_key TEXT NOT NULL UNIQUE,
-    backend TEXT NOT NULL,
-    model TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    params TEXT NOT NULL,
-    response TEXT NOT NULL,
-    prompt_tokens INTEGER,
-    completion_tokens INTEGER,
-    cost_usd REAL,
-    latency_s REAL,
-    created_at REAL NOT NULL
-);
-"""
-
-ROLES = ("pool", "labeled", "dev", "test")
-ROUND_STATUSES = ("selected", "labeled", "generated", "trained")
-
 
 ItemBatch = tuple  # (table, role, source, annotator): one call of RunStore.add_items
 
@@ -170,7 +87,7 @@ class RunStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         _remove(partial)
-        store = cls(partial, _connect(partial))
+        store = cls(partial, connect(partial))
         try:
             with store.transaction() as db:
                 # executescript() would commit on its own; run the statements inside our transaction.
@@ -198,7 +115,7 @@ class RunStore:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"Run store {path} does not exist; create it with RunStore.open_or_create.")
-        store = cls(path, _connect(path))
+        store = cls(path, connect(path))
         try:
             version = store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as error:
@@ -529,16 +446,6 @@ class RunStore:
                          annotator=None).drop(columns="vid")
         columns = ["id", "text", "label", "origin", "seed_id", "round", "annotator", "generator_model", "subreddit"]
         return pd.concat([human[columns], llm[columns]], ignore_index=True)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per logical step.
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA foreign_keys=ON")
-    return connection
-
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,101 @@
+"""The run store's SQLite schema, and how every connection to a run file is set up.
+
+Tables: ``meta`` (taxonomy, parameters), ``items`` (pool and labeled texts), ``labels`` (human
+answers, with annotator and time; retracted, never deleted), ``rounds`` and ``selections`` (what
+each round picked, why, and how far it got), ``variations`` (LLM outputs with their filter verdicts)
+and ``llm_calls`` (the content-addressed generation cache and cost ledger).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('pool', 'labeled', 'dev', 'test')),
+    gold_label TEXT,
+    subreddit TEXT,
+    source TEXT,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL REFERENCES items(id),
+    label TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    note TEXT,
+    round INTEGER,
+    created_at REAL NOT NULL,
+    retracted_at REAL
+);
+CREATE INDEX IF NOT EXISTS labels_item ON labels(item_id);
+CREATE TABLE IF NOT EXISTS rounds (
+    round INTEGER PRIMARY KEY,
+    strategy TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('selected', 'labeled', 'generated', 'trained')),
+    n_selected INTEGER NOT NULL,
+    metrics TEXT,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS selections (
+    round INTEGER NOT NULL REFERENCES rounds(round),
+    item_id TEXT NOT NULL REFERENCES items(id),
+    position INTEGER NOT NULL,
+    cluster INTEGER,
+    score REAL,
+    predicted_label TEXT,
+    PRIMARY KEY (round, item_id)
+);
+CREATE TABLE IF NOT EXISTS variations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seed_id TEXT NOT NULL REFERENCES items(id),
+    round INTEGER,
+    sample_index INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    label TEXT NOT NULL,
+    relation TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+    reason TEXT,
+    reviewed_by TEXT,
+    reviewed_at REAL,
+    created_at REAL NOT NULL,
+    UNIQUE (seed_id, relation, label, prompt_hash, sample_index)
+);
+CREATE INDEX IF NOT EXISTS variations_seed ON variations(seed_id);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cache_key TEXT NOT NULL UNIQUE,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    params TEXT NOT NULL,
+    response TEXT NOT NULL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd REAL,
+    latency_s REAL,
+    created_at REAL NOT NULL
+);
+"""
+
+ROLES = ("pool", "labeled", "dev", "test")
+ROUND_STATUSES = ("selected", "labeled", "generated", "trained")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per logical step.
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection
