@@ -8,6 +8,7 @@ import json
 import platform
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -38,19 +39,26 @@ def save_table(table: pd.DataFrame, table_id: str, params: dict | None = None, s
     why a number differs from the paper's).
     """
     notes = list(table.attrs.get("notes", [])) + list(notes or [])
+    commit = git_commit()
+    dirty = commit is not None and commit.endswith("-dirty")
+    if dirty:
+        warnings.warn(f"{table_id} is written from a checkout with uncommitted changes ({commit}); commit first so "
+                      "the result can be regenerated from a commit.", stacklevel=2)
     folder = Path(folder) if folder else config.results_dir()
     path = write_atomically(folder / f"{table_id}.csv", lambda tmp: table.to_csv(tmp, index=False))
     meta = {
         "table": table_id,
         "rows": len(table),
         "columns": list(map(str, table.columns)),
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "params": params or {},
         "wall_time_s": None if started_at is None else round(time.time() - started_at, 3),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "notes": notes or [],
     }
+    if dirty:
+        meta["warning"] = "written from a checkout with uncommitted changes: no commit reproduces it exactly"
     write_atomically(folder / f"{table_id}.meta.json",
                      lambda tmp: tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8"))
     return path
@@ -88,3 +96,16 @@ def save_text(text: str, name: str, folder: Path | None = None) -> Path:
     """Write ``text`` to ``<folder>/<name>`` (default ``results/``), e.g. the generated ``README.md``."""
     folder = Path(folder) if folder else config.results_dir()
     return write_atomically(folder / name, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def splice_section(text: str, marker: str, path: Path) -> Path:
+    """Replace what stands between ``<!-- <marker>:start -->`` and ``<!-- <marker>:end -->`` in ``path`` by ``text``."""
+    path = Path(path)
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    document = path.read_text(encoding="utf-8")
+    if document.count(start) != 1 or document.count(end) != 1 or document.index(start) > document.index(end):
+        raise ValueError(f"{path} needs exactly one {start} followed by one {end} to hold the generated section.")
+    head, rest = document.split(start)
+    _, tail = rest.split(end)
+    return write_atomically(path, lambda tmp: tmp.write_text(f"{head}{start}\n{text.rstrip()}\n{end}{tail}",
+                                                             encoding="utf-8"))

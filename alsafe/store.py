@@ -44,17 +44,23 @@ class RunStore:
     # -- opening -------------------------------------------------------------------------
     @classmethod
     def open_or_create(cls, path: str | Path, taxonomy: Taxonomy, params: dict | None = None,
-                       items: Callable[[], Iterable[ItemBatch]] | None = None) -> "RunStore":
+                       items: Callable[[], Iterable[ItemBatch]] | None = None, rebuild: bool = False) -> "RunStore":
         """Continue the run at ``path``, or create it (see :meth:`create`) when there is none.
 
         An existing run made with other ``params`` or another taxonomy is refused, naming what
-        differs: continuing it would mix two experiments. ``items`` is only called when creating.
+        differs: continuing it would mix two experiments. With ``rebuild`` (for runs that hold no
+        person's work, such as simulations) it is replaced by a new one instead. ``items`` is only
+        called when creating.
         """
         path = Path(path)
         if not path.exists():
             return cls.create(path, taxonomy, params, items)
         store = cls.open(path)
         try:
+            if rebuild and (store.params != plain_params(params) or store.taxonomy.to_dict() != taxonomy.to_dict()):
+                store.close()
+                _remove(path)
+                return cls.create(path, taxonomy, params, items)
             stored, given = store.params, plain_params(params)
             differing = sorted(k for k in set(stored) | set(given) if stored.get(k) != given.get(k))
             if differing:

@@ -205,16 +205,20 @@ def test_killed_run_resumes_without_asking_or_generating_twice(tmp_path):
 def test_short_simulation_on_the_paper_data(tmp_path, paper_dataset):
     from alsafe.paper.simulate import acquired_balance, learning_curves, run_simulation
 
-    curves = run_simulation(paper_dataset, tmp_path / "runs", strategies=("random", "cluster"), seeds=(0,),
+    curves = run_simulation(paper_dataset, tmp_path / "runs", strategies=("random", "cluster"), seeds=(0, 1),
                             pool_size=300, budget=20, batch_size=10, n_clusters=5, learner=tfidf_lr,
-                            vectorizer=Hashing(), progress=False)
-    assert len(curves) == 4 and set(curves["strategy"]) == {"random", "cluster"}
-    assert curves["n_acquired"].tolist() == [10, 20, 10, 20]
+                            vectorizer=Hashing(), pool_mixes=("stratified", "skewed"), progress=False)
+    assert len(curves) == 2 * 2 * 2 * 2 and set(curves["strategy"]) == {"random", "cluster"}
+    assert set(curves["pool_mix"]) == {"stratified", "skewed"}
+    assert curves["n_acquired"].tolist()[:4] == [10, 20, 10, 20]
     assert curves["test_macro_f1"].between(5, 100).all() and curves["dev_macro_f1"].between(5, 100).all()  # percent
     balance = acquired_balance(curves)
-    counts = balance.drop(columns=["strategy", "generation", "std"]).sum(axis=1)
-    assert counts.tolist() == [20, 20]
-    assert learning_curves(curves)["count"].eq(1).all()
+    classes = [c for c in balance.columns if c[0].isupper()]
+    assert balance[classes].sum(axis=1).tolist() == [20] * 4 and balance["n_seeds"].eq(2).all()
+    curve = learning_curves(curves)
+    assert curve["n_seeds"].eq(2).all()
+    assert (curve["test_macro_f1_low"] <= curve["test_macro_f1"]).all()
+    assert (curve["test_macro_f1"] <= curve["test_macro_f1_high"]).all()
 
 
 def test_cold_start_without_bootstrap_takes_items_nearest_each_centre(tmp_path):
@@ -258,13 +262,20 @@ def test_labeling_session_drives_rounds_from_the_widget(tmp_path):
         assert store.rounds()["status"].tolist() == ["trained", "trained"] and len(store.variations()) == 24
 
 
-def test_simulation_refuses_to_continue_a_store_made_with_other_parameters(tmp_path, paper_dataset):
-    from alsafe.paper.simulate import run_simulation
+def test_simulation_resumes_its_own_store_and_rebuilds_one_made_otherwise(tmp_path, paper_dataset):
+    from alsafe.paper.simulate import open_simulation_store, run_simulation
 
     settings = dict(strategies=("random",), seeds=(0,), pool_size=60, budget=10, batch_size=5, n_clusters=5,
                     learner=tfidf_lr, vectorizer=Hashing(), progress=False)
     first = run_simulation(paper_dataset, tmp_path, **settings)
+    path = tmp_path / "stratified-random-seed0-nogen.sqlite"
+    created = RunStore.open(path).rounds()["started_at"].tolist()
     again = run_simulation(paper_dataset, tmp_path, **settings)  # same parameters: resumes, nothing new
-    assert again.equals(first)
-    with pytest.raises(ValueError, match=r"random-seed0-nogen.sqlite was made with other parameters \(budget: 10"):
-        run_simulation(paper_dataset, tmp_path, **{**settings, "budget": 20})
+    assert again.equals(first) and RunStore.open(path).rounds()["started_at"].tolist() == created
+    longer = run_simulation(paper_dataset, tmp_path, **{**settings, "budget": 20})  # another experiment: rebuilt
+    assert longer["n_acquired"].tolist() == [5, 10, 15, 20]
+    assert longer.head(2).drop(columns="budget", errors="ignore").equals(first.drop(columns="budget", errors="ignore"))
+    # A store a person labels is never rebuilt: other parameters are refused, naming what differs.
+    with pytest.raises(ValueError, match=r"was made with other parameters \(budget: 20 there, 30 now"):
+        open_simulation_store(tmp_path / "mine.sqlite", paper_dataset, 60, params={"budget": 20}).close()
+        open_simulation_store(tmp_path / "mine.sqlite", paper_dataset, 60, params={"budget": 30})

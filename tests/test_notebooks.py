@@ -58,17 +58,48 @@ def test_params_file_matches_its_notebooks(params):
         assert {s.notebook.name for s in steps} >= {p.name for p in NOTEBOOKS if p.name < "07"}
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory, paper_dir):
-    home = tmp_path_factory.mktemp("smoke-home")
+def _smoke_run(home):
     patch = pytest.MonkeyPatch()
     patch.setenv("ALSAFE_HOME", str(home))
     patch.setenv("MPLBACKEND", "agg")
     try:
-        results = run_plan(load_plan(ROOT / "params" / "smoke.yaml"), output_dir=home / "outputs", progress=False)
+        return run_plan(load_plan(ROOT / "params" / "smoke.yaml"), output_dir=home / "outputs", progress=False)
     finally:
         patch.undo()
-    return home, results
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, paper_dir):
+    home = tmp_path_factory.mktemp("smoke-home")
+    return home, _smoke_run(home)
+
+
+def _timing(column: str) -> bool:
+    return column.endswith("_s") or "seconds" in column or "latency" in column
+
+
+@pytest.mark.notebooks
+def test_the_smoke_run_writes_the_same_results_twice(smoke, tmp_path):
+    """Two runs of the smoke parameters into fresh folders: every results file agrees apart from timings."""
+    home, _ = smoke
+    _smoke_run(tmp_path)
+    first, second = sorted((home / "results").iterdir()), sorted((tmp_path / "results").iterdir())
+    assert [p.name for p in first] == [p.name for p in second] and len(first) > 30
+    for one, two in zip(first, second):
+        if one.suffix == ".csv":
+            a, b = pd.read_csv(one), pd.read_csv(two)
+            kept = [c for c in a.columns if not _timing(c)]
+            pd.testing.assert_frame_equal(a[kept], b[kept], obj=one.name)
+        elif one.suffix == ".json":
+            a, b = json.loads(one.read_text()), json.loads(two.read_text())
+            for meta in (a, b):
+                meta.pop("wall_time_s"), meta.pop("created_at")
+            assert a == b, one.name
+        elif one.suffix == ".parquet":
+            pd.testing.assert_frame_equal(pd.read_parquet(one), pd.read_parquet(two), obj=one.name)
+        elif one.name == "README.md":
+            strip = lambda text: re.sub(r"training wall time [0-9.]+ s", "", text)  # noqa: E731
+            assert strip(one.read_text()) == strip(two.read_text())
 
 
 @pytest.mark.notebooks
@@ -82,6 +113,11 @@ def test_smoke_run_writes_every_table_and_figure(smoke):
         table = pd.read_csv(home / "results" / f"{table_id}.csv")
         assert {"approach", "model", "f1", "f1 (paper)"} <= set(table.columns)
         assert table["f1"].dropna().between(0, 100).all() and table["f1 (paper)"].notna().any()
+        assert table["protocol"].notna().all()
+    matched = pd.read_csv(home / "results" / "compute_matched.csv")
+    assert set(matched["model"]) == {"minilm-l2@steps-10", "embedding-lr"}  # epochs-1 grows with the data: left out
+    balance = pd.read_csv(home / "results" / "simulation_balance.csv")
+    assert set(balance["pool_mix"]) == {"stratified", "skewed"} and "Emergency-Situation" in balance.columns
     table8 = pd.read_csv(home / "results" / "table8.csv")
     assert set(table8["approach"]) == {"random", "topn", "coreset", "cluster"}
     assert len(pd.read_csv(home / "results" / "table7.csv")) > 0

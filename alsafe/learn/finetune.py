@@ -75,10 +75,13 @@ def linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_s
 
 def train_epoch(model, tokens: TokenizedTexts, targets: torch.Tensor, optimizer, scheduler, batch_size: int,
                 generator: torch.Generator, device: torch.device, max_grad_norm: float | None = 1.0,
-                progress=None) -> float:
-    """One pass over the data in an order drawn from ``generator``; returns the mean training loss."""
+                progress=None, max_batches: int | None = None) -> float:
+    """One pass over the data in an order drawn from ``generator`` (the first ``max_batches`` batches of it
+    when given); returns the mean training loss. ``progress`` advances by one per optimizer step."""
     model.train()
     order = torch.randperm(len(tokens), generator=generator)
+    if max_batches is not None:
+        order = order[: max_batches * batch_size]
     total, seen = 0.0, 0
     for start in range(0, len(order), batch_size):
         indices = order[start:start + batch_size]
@@ -93,7 +96,7 @@ def train_epoch(model, tokens: TokenizedTexts, targets: torch.Tensor, optimizer,
         total += float(loss.detach()) * len(indices)
         seen += len(indices)
         if progress is not None:
-            progress.update(len(indices))
+            progress.update(1)
     return total / max(seen, 1)
 
 

@@ -68,7 +68,7 @@ def check_training_data(texts, labels, classes=None, prefix: str = "") -> tuple[
     return texts, labels, classes
 
 
-def _check_number(value, parameter: str, low: float = 0.0, integer: bool = False, allow_low: bool = False) -> None:
+def check_number(value, parameter: str, low: float = 0.0, integer: bool = False, allow_low: bool = False) -> None:
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, kinds) or value < low or (value == low and not allow_low):
         kind = "an integer" if integer else "a number"
@@ -92,7 +92,11 @@ class TransformerClassifier:
     learning_rate, batch_size, max_length : float, int, int
         The paper's 2e-5, 16 and 50 by default.
     epochs : int
-        Passes over the training data.
+        Passes over the training data (ignored when ``max_steps`` is set).
+    max_steps : int or None
+        Train for exactly this many optimizer steps, however many texts there are (the last pass may
+        stop part-way). A budget that does not grow with the data: 150 titles and 750 titles get the
+        same compute, so a comparison between them is not a comparison of training lengths.
     weight_decay : float
         AdamW weight decay (not applied to biases and norms).
     warmup_ratio : float
@@ -120,13 +124,17 @@ class TransformerClassifier:
         The fine-tuned model and its tokenizer.
     device_ : torch.device
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``seconds`` (training only) and, with a dev set, ``dev_macro_f1`` (percent).
+        Per epoch: ``epoch``, ``steps`` (optimizer steps so far), ``train_loss``, ``seconds`` (training only)
+        and, with a dev set, ``dev_macro_f1`` (percent).
+    n_steps_ : int
+        Optimizer steps taken.
     best_epoch_ : int
         The epoch whose weights were kept (the last one without a dev set).
     """
 
     def __init__(self, model: str | Path = models.MINILM, learning_rate: float = 2e-5, batch_size: int = 16,
-                 max_length: int = 50, epochs: int = 3, weight_decay: float = 0.0, warmup_ratio: float = 0.0,
+                 max_length: int = 50, epochs: int = 3, max_steps: int | None = None, weight_decay: float = 0.0,
+                 warmup_ratio: float = 0.0,
                  max_grad_norm: float | None = 1.0, classes: Sequence | None = None, dev_texts: Sequence[str] | None = None,
                  dev_labels: Sequence | None = None, eval_batch_size: int = 64, random_state: int = 0,
                  device: str | None = None, verbose: bool = False):
@@ -135,6 +143,7 @@ class TransformerClassifier:
         self.batch_size = batch_size
         self.max_length = max_length
         self.epochs = epochs
+        self.max_steps = max_steps
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.max_grad_norm = max_grad_norm
@@ -147,11 +156,13 @@ class TransformerClassifier:
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        _check_number(self.learning_rate, "learning_rate")
+        check_number(self.learning_rate, "learning_rate")
         for name in ("batch_size", "max_length", "epochs", "eval_batch_size"):
-            _check_number(getattr(self, name), name, low=1, integer=True, allow_low=True)
-        _check_number(self.weight_decay, "weight_decay", allow_low=True)
-        _check_number(self.random_state, "random_state", integer=True, allow_low=True)
+            check_number(getattr(self, name), name, low=1, integer=True, allow_low=True)
+        if self.max_steps is not None:
+            check_number(self.max_steps, "max_steps", low=1, integer=True, allow_low=True)
+        check_number(self.weight_decay, "weight_decay", allow_low=True)
+        check_number(self.random_state, "random_state", integer=True, allow_low=True)
         if not isinstance(self.warmup_ratio, (int, float)) or not 0 <= self.warmup_ratio < 1:
             raise LearnerError(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio!r}.")
         if (self.dev_texts is None) != (self.dev_labels is None):
@@ -196,15 +207,19 @@ class TransformerClassifier:
         """Fine-tune ``model`` in place; with a dev set, end on the best epoch's weights. Returns history, best epoch."""
         generator = torch.Generator().manual_seed(self.random_state)
         optimizer = finetune.make_optimizer(model, self.learning_rate, self.weight_decay)
-        steps = self.epochs * -(-len(tokens) // self.batch_size)
+        per_epoch = -(-len(tokens) // self.batch_size)
+        steps = self.max_steps if self.max_steps is not None else self.epochs * per_epoch
+        epochs = -(-steps // per_epoch)
         scheduler = finetune.linear_schedule(optimizer, steps, int(self.warmup_ratio * steps))
-        history, best_score, best_epoch, best_state = [], -1.0, self.epochs, None
-        with tqdm(total=self.epochs * len(tokens), desc="fine-tuning", unit="text", disable=not self.verbose) as bar:
-            for epoch in range(1, self.epochs + 1):
+        history, best_score, best_epoch, best_state = [], -1.0, epochs, None
+        with tqdm(total=steps, desc="fine-tuning", unit="step", disable=not self.verbose) as bar:
+            for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
+                batches = min(per_epoch, steps - (epoch - 1) * per_epoch)
                 loss = finetune.train_epoch(model, tokens, targets, optimizer, scheduler, self.batch_size,
-                                            generator, device, self.max_grad_norm, bar)
-                record = {"epoch": epoch, "train_loss": loss, "seconds": time.perf_counter() - started}
+                                            generator, device, self.max_grad_norm, bar, max_batches=batches)
+                record = {"epoch": epoch, "steps": (epoch - 1) * per_epoch + batches, "train_loss": loss,
+                          "seconds": time.perf_counter() - started}
                 if dev is not None:
                     predicted = finetune.predict_logits(model, dev[0], self.eval_batch_size, device).argmax(1).numpy()
                     record["dev_macro_f1"] = classification_scores(
@@ -213,7 +228,8 @@ class TransformerClassifier:
                         best_score, best_epoch = record["dev_macro_f1"], epoch
                         best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 history.append(record)
-        if best_state is not None and best_epoch != self.epochs:
+        self.n_steps_ = steps
+        if best_state is not None and best_epoch != epochs:
             model.load_state_dict(best_state)
         model.eval()
         return history, best_epoch
@@ -308,8 +324,8 @@ class TfidfLogisticRegression:
 
     def fit(self, texts: Sequence[str], labels: Sequence) -> "TfidfLogisticRegression":
         """Fit TF-IDF on ``texts`` and the regression on their vectors."""
-        _check_number(self.C, "C")
-        _check_number(self.max_iter, "max_iter", low=1, integer=True, allow_low=True)
+        check_number(self.C, "C")
+        check_number(self.max_iter, "max_iter", low=1, integer=True, allow_low=True)
         texts, labels, classes = check_training_data(texts, labels, self.classes)
         self.vectorizer_ = TfidfTextVectorizer(max_features=self.max_features, analyzer=self.analyzer,
                                                ngram_range=self.ngram_range)
@@ -336,17 +352,33 @@ class TfidfLogisticRegression:
 
 
 LEARNER_ALIASES = ("tfidf-lr", "tfidf", "tfidf+lr")
+EMBEDDING_LR = "embedding-lr"  # frozen all-MiniLM-L6-v2 vectors + logistic regression (alsafe.learn.few_label)
 # Settings of fine-tuning; a learner that does not fine-tune ignores them, so one model list can mix both kinds.
-FINE_TUNING_PARAMS = ("epochs", "dev_texts", "dev_labels", "learning_rate", "batch_size", "max_length",
+FINE_TUNING_PARAMS = ("epochs", "max_steps", "dev_texts", "dev_labels", "learning_rate", "batch_size", "max_length",
                       "weight_decay", "warmup_ratio", "device")
 
 
-def make_learner(name: str, **params) -> TransformerClassifier | TfidfLogisticRegression:
-    """A learner by name: ``"tfidf-lr"``, or any model :class:`TransformerClassifier` accepts.
+def fine_tunes(name: str) -> bool:
+    """Whether the learner ``name`` fine-tunes a transformer (and so takes :data:`FINE_TUNING_PARAMS`)."""
+    lowered = str(name).lower()
+    return lowered not in LEARNER_ALIASES and not lowered.startswith(EMBEDDING_LR)
 
-    ``params`` go to the learner's constructor; :data:`FINE_TUNING_PARAMS` are dropped for
-    ``tfidf-lr``, which has no epochs or dev split.
+
+def make_learner(name: str, **params):
+    """A learner by name: ``"tfidf-lr"``, ``"embedding-lr"`` (``"embedding-lr:mpnet"`` for another
+    embedding model), or any model :class:`TransformerClassifier` accepts.
+
+    ``params`` go to the learner's constructor; :data:`FINE_TUNING_PARAMS` are dropped for the
+    learners that do not fine-tune (no epochs, steps or dev split: they are solved to convergence).
     """
-    if str(name).lower() in LEARNER_ALIASES:
-        return TfidfLogisticRegression(**{k: v for k, v in params.items() if k not in FINE_TUNING_PARAMS})
+    if not fine_tunes(name):
+        params = {k: v for k, v in params.items() if k not in FINE_TUNING_PARAMS}
+    lowered = str(name).lower()
+    if lowered in LEARNER_ALIASES:
+        return TfidfLogisticRegression(**params)
+    if lowered.startswith(EMBEDDING_LR):
+        from alsafe.learn.few_label import EmbeddingLogisticRegression
+
+        model = str(name)[len(EMBEDDING_LR) + 1:] or models.MINILM
+        return EmbeddingLogisticRegression(model=model, **params)
     return TransformerClassifier(model=name, **params)

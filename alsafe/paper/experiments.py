@@ -42,6 +42,54 @@ RUN_KEYS = ["model", "setting", "approach", "seed"]
 
 LearnerFactory = Callable[..., object]
 
+# -- training protocols ------------------------------------------------------------------------
+# The paper states learning rate, batch size and max length, not how long it trained. A protocol
+# names that budget, and every score carries it: a fine-tuned model's label is "<model>@<protocol>".
+PROTOCOL_PATTERN = re.compile(r"^(steps|epochs)-([1-9][0-9]*)$")
+WARMUP_RATIO = 0.1  # of the steps protocol; the fixed-epoch recipe kept today's no warm-up
+SOLVER_PROTOCOL = "solver"  # learners without fine-tuning are solved to convergence
+PAPER_PROTOCOL = "paper: lr 2e-5, batch 16, max length 50; epochs not stated"
+
+
+def protocol_params(protocol: str) -> dict:
+    """Learner settings of a protocol: ``steps-N`` (N optimizer steps at every training-set size, 10%
+    warm-up) or ``epochs-N`` (N passes, so the steps grow with the data: the first version's recipe)."""
+    match = PROTOCOL_PATTERN.match(str(protocol))
+    if match is None:
+        raise ValueError(f"protocol must be 'steps-<N>' or 'epochs-<N>' (e.g. steps-120, epochs-3), not {protocol!r}.")
+    kind, n = match.group(1), int(match.group(2))
+    if kind == "steps":
+        return {"max_steps": n, "warmup_ratio": WARMUP_RATIO}
+    return {"epochs": n, "max_steps": None, "warmup_ratio": 0.0}
+
+
+def learner_labels(models: Sequence[str], protocols: Sequence[str]) -> list[str]:
+    """``<model>@<protocol>`` for every fine-tuned model and protocol; other learners once, by name."""
+    from alsafe.learn.learners import fine_tunes
+
+    for protocol in protocols:
+        protocol_params(protocol)
+    labels = [f"{m}@{p}" if fine_tunes(m) else m for m in models for p in protocols]
+    return list(dict.fromkeys(labels))
+
+
+def split_label(label: str) -> tuple[str, str | None]:
+    """(model, protocol) of a learner label; protocol None for a label without one."""
+    model, _, protocol = str(label).partition("@")
+    return model, protocol or None
+
+
+def protocol_of(label: str) -> str:
+    """The protocol a results row was trained under, in words a table can carry."""
+    from alsafe.learn.learners import fine_tunes
+
+    model, protocol = split_label(label)
+    if model in PAPER_MODELS and protocol is None:
+        return PAPER_PROTOCOL
+    if not fine_tunes(model):
+        return SOLVER_PROTOCOL
+    return protocol or "custom"
+
 
 def default_learner_factory(model_name: str, seed: int, **params) -> object:
     """``alsafe.learn.learners.make_learner(model_name, random_state=seed, classes=<the paper's taxonomy>, **params)``.
@@ -123,7 +171,7 @@ def _validate(models, settings, approaches, seeds, epochs) -> None:
 
 def run_experiments(models: Sequence[str], settings: Sequence[str] = SETTINGS,
                     approaches: Sequence[str] = APPROACHES, seeds: Sequence[int] = (0,), epochs: int = 3,
-                    dataset: pd.DataFrame | None = None, test_size: int | None = None,
+                    protocols: Sequence[str] | None = None, dataset: pd.DataFrame | None = None, test_size: int | None = None,
                     learner_factory: LearnerFactory | None = None, learner_params: dict | None = None,
                     random_state: int = 0, progress: bool = True) -> Experiments:
     """Fit each model on each (setting, approach) once per seed and predict the test split once.
@@ -134,7 +182,9 @@ def run_experiments(models: Sequence[str], settings: Sequence[str] = SETTINGS,
     settings : drawn from :data:`SETTINGS`; ``baseline`` has the single approach ``"baseline"``.
     approaches : drawn from :data:`APPROACHES`.
     seeds : one run per seed, passed to the factory as ``seed``.
-    epochs : passed to the factory as ``epochs``.
+    epochs : passed to the factory as ``epochs`` when ``protocols`` is None.
+    protocols : training budgets (:func:`protocol_params`); each fine-tuned model runs under each, as
+        ``<model>@<protocol>`` in the ``model`` column, and learners that do not fine-tune run once.
     dataset : the canonical table (default :func:`alsafe.paper.data.load_paper_dataset`).
     test_size : score on a stratified sample of this many test rows (default all 2,700).
     learner_factory : ``factory(model_name, seed, **params)`` returning an object with ``fit(texts,
@@ -152,26 +202,31 @@ def run_experiments(models: Sequence[str], settings: Sequence[str] = SETTINGS,
     test = stratified_sample(dataset[dataset["split"] == "test"], test_size, random_state)
     dev = dataset[dataset["split"] == "dev"]
     test_texts = test["text"].tolist()
-    plan = list(_runs(models, settings, approaches, seeds))
+    labels = learner_labels(models, protocols) if protocols else list(models)
+    plan = list(_runs(labels, settings, approaches, seeds))
     predictions, runs = [], []
     bar = tqdm(plan, desc="Training runs", unit="run", disable=not progress)
     for model, setting, approach, seed in bar:
         bar.set_postfix_str(f"{model} / {setting} / {approach} / seed {seed}")
         train = training_set(dataset, setting, approach)
         tick = time.perf_counter()
-        learner = factory(model, int(seed), epochs=int(epochs), dev_texts=dev["text"].tolist(),
-                          dev_labels=dev["label"].tolist(), **(learner_params or {}))
+        name, protocol = split_label(model)
+        budget = protocol_params(protocol) if protocol else {"epochs": int(epochs)}
+        learner = factory(name, int(seed), dev_texts=dev["text"].tolist(), dev_labels=dev["label"].tolist(),
+                          **budget, **(learner_params or {}))
         learner.fit(train["text"].tolist(), train["label"].tolist())
         fitted = time.perf_counter()
         proba = _probabilities(learner, test_texts, classes, model)
         predictions.append(_prediction_rows(test, proba, classes, (model, setting, approach, int(seed))))
-        runs.append({"model": model, "setting": setting, "approach": approach, "seed": int(seed),
-                     "n_train": len(train), "fit_s": round(fitted - tick, 3),
+        runs.append({"model": model, "protocol": protocol_of(model), "setting": setting, "approach": approach,
+                     "seed": int(seed), "n_train": len(train), "n_steps": getattr(learner, "n_steps_", None),
+                     "fit_s": round(fitted - tick, 3),
                      "predict_s": round(time.perf_counter() - fitted, 3)})
         del learner  # one model in memory at a time
         gc.collect()
     params = {"models": list(models), "settings": list(settings), "approaches": list(approaches),
-              "seeds": [int(s) for s in seeds], "epochs": int(epochs), "test_size": len(test),
+              "seeds": [int(s) for s in seeds], "protocols": list(protocols) if protocols else None,
+              "epochs": None if protocols else int(epochs), "test_size": len(test),
               "learner_params": learner_params or {}, "random_state": random_state,
               "learner_factory": getattr(factory, "__qualname__", repr(factory))}
     frame = pd.concat(predictions, ignore_index=True)

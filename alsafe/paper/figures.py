@@ -138,20 +138,24 @@ def plot_cluster_composition(composition: pd.DataFrame, taxonomy: Taxonomy = PAP
 
 
 def plot_learning_curves(curves: pd.DataFrame, metric: str = "test_macro_f1"):
-    """Mean ``metric`` (± std over seeds) against human labels bought, one line per strategy and generation."""
+    """Mean ``metric`` (95% interval over seeds as a band) against human labels bought: one panel per pool
+    mix and generation, one line per strategy."""
     plt = _pyplot()
 
     summary = learning_curves(curves, metric)
-    panels = sorted(summary["generation"].unique())
-    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), sharey=True, squeeze=False,
+    panels = list(summary[["pool_mix", "generation"]].drop_duplicates().itertuples(index=False, name=None))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), sharey=True, squeeze=False,
                                 constrained_layout=True)
-    for axis, generation in zip(axes[0], panels):
-        for strategy, rows in summary[summary["generation"] == generation].groupby("strategy", sort=False):
-            axis.errorbar(rows["n_acquired"], rows[metric], yerr=rows[f"{metric}_std"].fillna(0), marker="o",
-                          capsize=3, label=strategy)
-        axis.set_title("with LLM generation" if generation else "without generation")
+    for axis, (mix, generation) in zip(axes[0], panels):
+        chosen = summary[(summary["pool_mix"] == mix) & (summary["generation"] == generation)]
+        for strategy, rows in chosen.groupby("strategy", sort=False):
+            colour = APPROACH_COLOURS.get(strategy)
+            axis.plot(rows["n_acquired"], rows[metric], marker="o", label=strategy, color=colour)
+            axis.fill_between(rows["n_acquired"], rows[f"{metric}_low"], rows[f"{metric}_high"], alpha=0.15,
+                              color=colour)
+        axis.set_title(f"{mix} pool, {'with LLM generation' if generation else 'without generation'}", fontsize=10)
         axis.set_xlabel("human labels bought")
         axis.grid(alpha=0.3)
-    axes[0][0].set_ylabel(metric.replace("_", " "))
+    axes[0][0].set_ylabel(metric.replace("_", " ") + " (%)")
     axes[0][-1].legend(frameon=False)
     return figure

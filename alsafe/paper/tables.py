@@ -17,8 +17,8 @@ import pandas as pd
 
 from alsafe import config
 from alsafe.paper.error_analysis import error_distribution, error_sample, table7, table8
-from alsafe.paper.experiments import (APPROACHES, SETTING_TABLES, Experiments, best_model, leak_check, run_scores,
-                                     summarize_scores)
+from alsafe.paper.experiments import (APPROACHES, SETTING_TABLES, SOLVER_PROTOCOL, Experiments, best_model, leak_check,
+                                     protocol_of, run_scores, summarize_scores)
 from alsafe.metrics import SCORE_NAMES, paired_bootstrap, per_class_scores
 from alsafe.paper.reference import PAPER_MODELS, paper_results
 from alsafe.paper.reference import PAPER_TAXONOMY
@@ -53,6 +53,7 @@ def results_table(scores: pd.DataFrame, table_id: str) -> pd.DataFrame:
     paper = paper.rename(columns={m: f"{m} (paper)" for m in SCORE_NAMES})
     table = ours.merge(paper, on=["approach", "model"], how="outer")
     table.insert(0, "setting", setting)
+    table.insert(3, "protocol", table["model"].map(protocol_of))
     table["n_seeds"] = table["n_seeds"].astype("Int64")
     return _order(table, list(dict.fromkeys(scores["model"])))
 
@@ -107,10 +108,46 @@ def cluster_ci_table(predictions: pd.DataFrame, settings: Sequence[str] = ("with
                                       "difference (paper)": values[(model, reference)] - values[(model, approach)]})
     table = table.merge(pd.DataFrame(paper), on=["setting", "model", "approach"], how="outer")
     table["reference"], table["metric"] = reference, metric
+    table.insert(2, "protocol", table["model"].map(protocol_of))
     table[["n_seeds", "n_items"]] = table[["n_seeds", "n_items"]].astype("Int64")
     table = _order(table, list(dict.fromkeys(predictions["model"].astype(str))))
     return table.sort_values("setting", key=lambda s: s.map(list(settings).index), kind="stable").reset_index(
         drop=True)
+
+
+def compute_matched_table(predictions: pd.DataFrame, metric: str = "f1", n_resamples: int = 1000,
+                          confidence: float = 0.95, random_state: int = 0) -> pd.DataFrame:
+    """What the LLM variations add at equal compute: baseline / without-LLM / with-LLM per model and approach.
+
+    Only runs whose budget does not grow with the data take part: fine-tuned models under a
+    ``steps-N`` protocol (the same N optimizer steps for 150, 250 and 750 titles) and learners solved
+    to convergence. ``llm_gain`` is with-LLM minus without-LLM (mean over seeds) with its paired
+    bootstrap CI over test items (:func:`alsafe.metrics.paired_bootstrap`).
+    """
+    models = [m for m in dict.fromkeys(predictions["model"].astype(str))
+              if protocol_of(m) == SOLVER_PROTOCOL or protocol_of(m).startswith("steps-")]
+    chosen = predictions[predictions["model"].astype(str).isin(models)]
+    if chosen.empty:
+        return pd.DataFrame(columns=["model", "protocol", "approach", "llm_gain", "llm_gain_low", "llm_gain_high"])
+    summary = summarize_scores(run_scores(chosen)).set_index(["model", "setting", "approach"])
+    truth, runs = _aligned(chosen)
+    rows = []
+    for model in models:
+        for approach in APPROACHES:
+            with_key, without_key = ("with-llm", model, approach), ("without-llm", model, approach)
+            if with_key not in runs or without_key not in runs:
+                continue
+            row = {"model": model, "protocol": protocol_of(model), "approach": approach}
+            for setting, key in [("baseline", (model, "baseline", "baseline")), ("without-llm", (model, "without-llm",
+                                 approach)), ("with-llm", (model, "with-llm", approach))]:
+                found = key in summary.index
+                row[f"{setting} {metric}"] = summary.loc[key, metric] if found else np.nan
+                row[f"{setting} {metric}_std"] = summary.loc[key, f"{metric}_std"] if found else np.nan
+            ci = paired_bootstrap(truth, runs[with_key], runs[without_key], PAPER_TAXONOMY.names, metric, n_resamples,
+                                  confidence, random_state)
+            rows.append(row | {"llm_gain": ci["difference"], "llm_gain_low": ci["low"], "llm_gain_high": ci["high"],
+                               "n_seeds": len(runs[with_key])})
+    return pd.DataFrame(rows)
 
 
 def per_class_table(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -162,6 +199,12 @@ def transfer_tables(experiments: Experiments, dataset: pd.DataFrame, n_resamples
         tables["cluster_ci"] = _noted(ci, "Paired bootstrap over test items of macro-F1(cluster) - macro-F1(approach); "
                                       "each resample scores every seed and averages them. p_not_greater: share of "
                                       "resamples with a difference <= 0.")
+    if {"without-llm", "with-llm"} <= ran:
+        tables["compute_matched"] = _noted(
+            compute_matched_table(predictions, n_resamples=n_resamples, random_state=random_state),
+            "Equal compute: fine-tuned models under a steps-N protocol train the same N optimizer steps on 150, 250 "
+            "and 750 titles; 'solver' learners are solved to convergence. llm_gain: with-LLM minus without-LLM "
+            "macro-F1, paired bootstrap 95% CI over test items.")
     leaks = leak_check(dataset)
     tables["leak_check"] = _noted(leaks, f"{leaks['test_id'].nunique()} test titles occur (after case, whitespace and "
                                   "quote normalization) in training or dev splits; "

@@ -138,3 +138,21 @@ def test_smollm2_classifier_gives_probabilities():
     probabilities = classifier.predict_proba(["my landlord kept my deposit", "call an ambulance"])
     assert probabilities.shape == (2, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_a_step_budget_gives_every_training_set_the_same_optimizer_steps():
+    small = TransformerClassifier("minilm-l2", max_steps=7, learning_rate=1e-3, batch_size=4).fit(TEXTS[:8], LABELS[:8])
+    large = TransformerClassifier("minilm-l2", max_steps=7, learning_rate=1e-3, batch_size=4).fit(TEXTS, LABELS)
+    assert small.n_steps_ == large.n_steps_ == 7
+    # 8 titles: 2 steps a pass, so 4 passes (the last one part-way); 12 titles: 3 a pass, 3 passes
+    assert [h["steps"] for h in small.history_] == [2, 4, 6, 7]
+    assert [h["steps"] for h in large.history_] == [3, 6, 7]
+    fixed = TransformerClassifier("minilm-l2", epochs=2, learning_rate=1e-3, batch_size=4).fit(TEXTS, LABELS)
+    assert fixed.n_steps_ == 6  # the epoch recipe's steps grow with the data
+
+
+def test_fine_tuning_settings_are_dropped_for_learners_that_do_not_fine_tune():
+    learner = make_learner("tfidf-lr", epochs=3, max_steps=10, dev_texts=TEXTS, dev_labels=LABELS, C=5.0)
+    assert isinstance(learner, TfidfLogisticRegression) and learner.C == 5.0
+    with pytest.raises(LearnerError, match="max_steps must be an integer >= 1, not 0"):
+        TransformerClassifier("minilm-l2", max_steps=0).fit(TEXTS, LABELS)
