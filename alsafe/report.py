@@ -17,13 +17,19 @@ from alsafe import config
 from alsafe.files import write_atomically
 
 
+# What a run writes, not what makes it: changes here do not make a result unreproducible.
+OUTPUT_PATHS = ("results", "figures", "README.md")
+
+
 def git_commit() -> str | None:
-    """The checkout's commit (with ``-dirty`` when it has uncommitted changes), or None outside git."""
+    """The checkout's commit, with ``-dirty`` when tracked files other than the outputs (results/, figures/,
+    README.md) have uncommitted changes; None outside git."""
     try:
         root = Path(__file__).resolve().parent.parent
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){path}" for path in OUTPUT_PATHS)], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

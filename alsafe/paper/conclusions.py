@@ -149,10 +149,11 @@ def _simulation(folder: Path) -> tuple[list[str], list[str]]:
         by = group.set_index("strategy")
         if {"cluster", "random"} <= set(by.index):
             c, r = by.loc["cluster"], by.loc["random"]
-            evener = "more even" if c["std"] + c["std_sd"] < r["std"] - r["std_sd"] else \
-                "less even" if c["std"] - c["std_sd"] > r["std"] + r["std_sd"] else "about as even (within a std over seeds)"
+            evener = "more even than" if c["std"] + c["std_sd"] < r["std"] - r["std_sd"] else \
+                "less even than" if c["std"] - c["std_sd"] > r["std"] + r["std_sd"] else \
+                "about as even as (within a std over seeds)"
             claims.append(f"Simulation, {mix} pool{' with generation' if generation else ''}: what Cluster bought is "
-                          f"{evener} than Random's (class-count std {c['std']:.1f} vs {r['std']:.1f}; emergencies "
+                          f"{evener} Random's (class-count std {c['std']:.1f} vs {r['std']:.1f}; emergencies "
                           f"{c['Emergency-Situation']:.1f} vs {r['Emergency-Situation']:.1f} of 100; "
                           "`results/simulation_balance.csv`).")
     lines = ["**Simulated Algorithm 1** (`results/simulation_balance.csv`, `results/simulation_learning_curves.csv`; "

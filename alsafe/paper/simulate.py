@@ -151,7 +151,10 @@ def acquired_balance(curves: pd.DataFrame) -> pd.DataFrame:
     summary = grouped.mean(numeric_only=True).drop(columns="seed")
     summary["std_sd"] = grouped["std"].std(ddof=1)  # spread over seeds of the class-count std
     summary["n_seeds"] = grouped.size()
-    return summary.reset_index()
+    order = {name: i for i, name in enumerate(POOL_MIXES + ("random", "topn", "coreset", "cluster"))}
+    summary = summary.reset_index()
+    return summary.sort_values(["pool_mix", "strategy", "generation"], key=lambda c: c.map(order) if c.name != "generation"
+                               else c, kind="stable").reset_index(drop=True)
 
 
 def learning_curves(curves: pd.DataFrame, metric: str = "test_macro_f1", confidence: float = 0.95) -> pd.DataFrame:
@@ -161,7 +164,7 @@ def learning_curves(curves: pd.DataFrame, metric: str = "test_macro_f1", confide
 
     if metric not in curves.columns:
         raise ValueError(f"metric {metric!r} is not among the recorded columns {sorted(curves.columns)}.")
-    grouped = curves.groupby(["pool_mix", "strategy", "generation", "n_acquired"], sort=False)[metric]
+    grouped = curves.groupby(["pool_mix", "strategy", "generation", "n_acquired"], sort=True)[metric]
     table = grouped.agg(["mean", "std", "count"]).reset_index()
     half = stats.t.ppf(0.5 + confidence / 2, (table["count"] - 1).clip(lower=1)) * table["std"] / table["count"] ** 0.5
     table[f"{metric}_low"], table[f"{metric}_high"] = table["mean"] - half, table["mean"] + half
