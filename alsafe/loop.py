@@ -112,7 +112,15 @@ class ActiveLearningLoop:
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, max_rounds: int | None = None) -> LoopStatus:
-        """Run (or continue) rounds until the budget is spent, ``max_rounds`` more are done, or people are needed."""
+        """Run (or continue) rounds until the budget is spent, ``max_rounds`` more are done, or people are needed.
+
+        A loop already running on the same store, in this process or another, is refused at once
+        (:meth:`~alsafe.store.RunStore.loop_lock`).
+        """
+        with self.store.loop_lock():
+            return self._run(max_rounds)
+
+    def _run(self, max_rounds: int | None) -> LoopStatus:
         self.validate()
         oracle = self.oracle or SimulatedOracle()
         done = self._rounds_done()

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
+from numbers import Number
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from alsafe.exceptions import PoolError
+from alsafe.exceptions import PoolError, TaxonomyError
 from alsafe.store import ItemBatch, RunStore
 from alsafe.taxonomy import Taxonomy, load_taxonomy
 
@@ -24,6 +27,10 @@ def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise PoolError(f"{path} does not exist.")
+    if path.is_dir():
+        raise PoolError(f"{path} is a folder, not a file; name the file itself.")
+    if path.stat().st_size == 0:
+        raise PoolError(f"{path} is empty (0 bytes); it needs a header row and one row per text.")
     kind = format or FORMATS.get(path.suffix.lower())
     if kind not in FORMATS.values():
         raise PoolError(f"{path}: unknown format {path.suffix!r}; use one of {', '.join(sorted(FORMATS))} "
@@ -63,14 +70,15 @@ def read_table(path: str | Path, format: str | None = None) -> pd.DataFrame:
 
 def import_table(path: str | Path, text_column: str = "text", id_column: str | None = "id",
                  label_column: str | None = None, taxonomy: Taxonomy | None = None,
-                 extra_columns: dict[str, str] | None = None, format: str | None = None) -> pd.DataFrame:
+                 extra_columns: dict[str, str] | None = None, format: str | None = None,
+                 id_prefix: str = "row") -> pd.DataFrame:
     """Read and validate a user's file into ``id, text[, label]`` plus mapped extra columns.
 
     Parameters
     ----------
     path : the file (CSV, TSV, JSONL or Parquet).
     text_column, id_column, label_column : which of the file's columns hold these. Without an
-        id column, ids are ``row-<n>``.
+        id column, ids are ``<id_prefix>-<n>``.
     taxonomy : labels must be among its names (needed with ``label_column``).
     extra_columns : more columns to keep, as ``{canonical_name: file_column}`` (e.g. ``{"subreddit": "sub"}``).
     """
@@ -80,7 +88,13 @@ def import_table(path: str | Path, text_column: str = "text", id_column: str | N
     for canonical, column in wanted.items():
         if column is not None and column not in table.columns:
             raise PoolError(f"{path}: no column {column!r} for the {canonical} (columns: {', '.join(map(str, table.columns))}).")
+    if table.empty:
+        raise PoolError(f"{path} has a header but no rows; add one row per text below it.")
+    table = table.reset_index(drop=True)
     rows = lambda mask: [int(i) + 1 for i in table.index[mask]]  # noqa: E731  1-based data rows
+    for canonical, column in wanted.items():
+        if column is not None:
+            _check_cells(path, table[column], column, integers_ok=canonical == "id")
 
     texts = table[text_column]
     missing = texts.isna() | (texts.astype(str).str.strip() == "")
@@ -88,8 +102,15 @@ def import_table(path: str | Path, text_column: str = "text", id_column: str | N
         first = rows(missing)
         raise PoolError(f"{path}, row {first[0]}, column {text_column!r}: empty or whitespace-only text"
                         + (f" ({len(first)} such rows)." if len(first) > 1 else "."))
+    broken = texts.astype(str).str.contains(r"[\r\n]")
+    if broken.any():
+        first = rows(broken)[0]
+        count = int(broken.sum())
+        warnings.warn(f"{path}: {count} text{' contains' if count == 1 else 's contain'} line breaks (row {first}: "
+                      f"{texts[broken].iloc[0]!r}); legal in a quoted field, but a forgotten quote merges rows "
+                      "into one text: check the file.", stacklevel=2)
     if id_column is None:
-        ids = pd.Series([f"row-{i + 1}" for i in range(len(table))], index=table.index)
+        ids = pd.Series([f"{id_prefix}-{i + 1}" for i in range(len(table))], index=table.index)
     else:
         ids = table[id_column].astype(str).str.strip()
         blank = ids.isin(["", "nan", "None"])
@@ -117,6 +138,27 @@ def import_table(path: str | Path, text_column: str = "text", id_column: str | N
     return out.reset_index(drop=True)
 
 
+def _check_cells(path: Path, column: pd.Series, name: str, integers_ok: bool) -> None:
+    """Cells of JSONL or Parquet files keep their JSON types: a number, list or true/false is not text."""
+    for position, value in enumerate(column):
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or isinstance(value, str) or (isinstance(value, float) and value != value):
+            continue  # missing values are reported as empty further on
+        if isinstance(value, bool):
+            kind = "true/false"
+        elif isinstance(value, Number):
+            if integers_ok and float(value).is_integer():
+                continue  # integer ids (17) are ids
+            kind = "a number"
+        elif isinstance(value, (list, tuple, dict)) or hasattr(value, "__len__"):
+            kind = "a list" if not isinstance(value, dict) else "an object"
+        else:
+            kind = type(value).__name__
+        raise PoolError(f"{path}, row {position + 1}, column {name!r}: {value!r} is {kind}, not text; "
+                        "quote it as a string in the file.")
+
+
 def import_into_store(store: RunStore, path: str | Path, role: str = "pool", **mapping) -> int:
     """Validate a file with :func:`import_table` and add it to ``store`` in one transaction.
 
@@ -135,11 +177,14 @@ def run_items(pool: str | Path, taxonomy: Taxonomy, bootstrap: str | Path | None
     when people label).
     """
     pool_table = import_table(pool, text_column=text_column, id_column=id_column, label_column=pool_label_column,
-                              taxonomy=taxonomy)
+                              taxonomy=taxonomy, id_prefix="pool-row")
     batches = [(pool_table, "pool", str(pool), "import")]
     if bootstrap is not None:
         boot_table = import_table(bootstrap, text_column=text_column, id_column=id_column, label_column=label_column,
-                                  taxonomy=taxonomy)
+                                  taxonomy=taxonomy, id_prefix="bootstrap-row")
+        if boot_table["label"].nunique() < 2:
+            raise PoolError(f"{bootstrap}: every label is {boot_table['label'].iloc[0]!r}; the learner needs examples "
+                            "of at least two classes (add some, or start without a bootstrap file).")
         clash = sorted(set(boot_table["id"]) & set(pool_table["id"]))
         if clash:
             raise PoolError(f"{bootstrap}: ids {', '.join(clash[:5])} are also in {pool}; give labeled and pool "
@@ -149,13 +194,15 @@ def run_items(pool: str | Path, taxonomy: Taxonomy, bootstrap: str | Path | None
 
 
 def as_taxonomy(taxonomy: str | Path | Taxonomy) -> Taxonomy:
-    """A :class:`Taxonomy` as it is, or read from a YAML file."""
-    if isinstance(taxonomy, Taxonomy):
-        return taxonomy
+    """A :class:`Taxonomy` as it is, or read from a YAML file; either must have at least two labels."""
     if taxonomy is None or str(taxonomy) == "":
         raise PoolError("A run needs a taxonomy: pass a YAML file with labels: [{name, description}] "
                         "(examples/own-data/taxonomy.yaml is one).")
-    return load_taxonomy(taxonomy)
+    source = f"taxonomy {taxonomy.name!r}" if isinstance(taxonomy, Taxonomy) else str(taxonomy)
+    taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+    if len(taxonomy) < 2:
+        raise TaxonomyError(f"{source} has {len(taxonomy)} label; a classifier needs at least two.")
+    return taxonomy
 
 
 def start_run(run_path: str | Path, pool: str | Path, taxonomy: str | Path | Taxonomy,

@@ -7,13 +7,16 @@ A params file (``params/*.yaml``) names the notebooks it runs, in order, and the
       - notebook: 02_bootstrap.ipynb
         parameters: {SEED: 0, MODELS: [tfidf-lr]}
 
-Every parameter is checked against the notebook's ``parameters`` cell before anything runs (an
-unknown name is an error, not papermill's warning). Executed copies go to ``outputs/``; a failed
+Every parameter is checked before anything runs: against the notebook's ``parameters`` cell (an
+unknown name is an error, not papermill's warning), then, with the cell's defaults filled in,
+against the notebook's schema in :mod:`alsafe.parameters` (types, ranges, cross-constraints); all
+problems of a params file are reported at once. Executed copies go to ``outputs/``; a failed
 notebook stops the run, names the cell, and keeps its executed copy for inspection.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,8 +25,8 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
+from alsafe import config, parameters
 from alsafe.exceptions import PipelineError
-from alsafe import config
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -56,25 +59,45 @@ def load_plan(params_file: str | Path, notebooks_dir: str | Path | None = None, 
         raise PipelineError(f"{params_file}: not valid YAML ({error}).") from None
     if not isinstance(plan, dict) or not isinstance(plan.get("notebooks"), list) or not plan["notebooks"]:
         raise PipelineError(f"{params_file}: expected a `notebooks:` list of {{notebook, parameters}} entries.")
-    steps = []
+    steps, problems = [], []
     for position, entry in enumerate(plan["notebooks"], start=1):
         if not isinstance(entry, dict) or "notebook" not in entry:
             raise PipelineError(f"{params_file}: entry {position} needs a `notebook:` name.")
         notebook = notebooks_dir / entry["notebook"]
         if not notebook.exists():
             raise PipelineError(f"{params_file}: entry {position} names {entry['notebook']}, which is not in {notebooks_dir}.")
-        parameters = entry.get("parameters") or {}
+        given = entry.get("parameters") or {}
+        if not isinstance(given, dict):
+            raise PipelineError(f"{params_file}: entry {position} ({entry['notebook']}): `parameters:` must be a "
+                                f"mapping of NAME: value, not a {type(given).__name__}.")
         declared = papermill.inspect_notebook(str(notebook))
-        unknown = sorted(set(parameters) - set(declared))
+        unknown = sorted(set(given) - set(declared))
         if unknown:
             raise PipelineError(f"{params_file}: {entry['notebook']} has no parameter(s) {', '.join(unknown)}; "
                                 f"its parameters cell declares {', '.join(sorted(declared)) or 'none'}.")
-        steps.append(Step(notebook, parameters))
+        values = _defaults(declared) | given
+        problems += [f"{notebook.name}: {problem}" for problem in parameters.check(notebook.stem, values)]
+        steps.append(Step(notebook, given))
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise PipelineError(f"{params_file}: {count} with the parameters, nothing was run:\n  - "
+                            + "\n  - ".join(problems))
     if only:
         steps = [s for s in steps if any(s.notebook.name.startswith(prefix) for prefix in only)]
         if not steps:
             raise PipelineError(f"--only {' '.join(only)} matches no notebook of {params_file}.")
     return steps
+
+
+def _defaults(declared: dict) -> dict:
+    """The literal defaults of a notebook's parameters cell (as papermill reports them)."""
+    values = {}
+    for name, info in declared.items():
+        try:
+            values[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            continue  # a default that is not a literal: the schema checks only what is given
+    return values
 
 
 def _snapshot(folders: list[Path]) -> dict[str, float]:

@@ -9,6 +9,7 @@ after the last completed call. WAL journaling with ``synchronous=FULL`` keeps co
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -48,16 +49,18 @@ class RunStore:
         """Continue the run at ``path``, or create it (see :meth:`create`) when there is none.
 
         An existing run made with other ``params`` or another taxonomy is refused, naming what
-        differs: continuing it would mix two experiments. With ``rebuild`` (for runs that hold no
-        person's work, such as simulations) it is replaced by a new one instead. ``items`` is only
-        called when creating.
+        differs: continuing it would mix two experiments. It is replaced by a new one instead when
+        ``rebuild`` is set (for runs that hold no person's work, such as simulations) or when its first
+        round never started (nothing in it but the imported items: a corrected rerun is not blocked).
+        ``items`` is only called when creating.
         """
         path = Path(path)
         if not path.exists():
             return cls.create(path, taxonomy, params, items)
         store = cls.open(path)
         try:
-            if rebuild and (store.params != plain_params(params) or store.taxonomy.to_dict() != taxonomy.to_dict()):
+            differs = store.params != plain_params(params) or store.taxonomy.to_dict() != taxonomy.to_dict()
+            if differs and (rebuild or store._untouched()):
                 store.close()
                 _remove(path)
                 return cls.create(path, taxonomy, params, items)
@@ -117,23 +120,52 @@ class RunStore:
 
     @classmethod
     def open(cls, path: str | Path) -> "RunStore":
-        """Open an existing run file."""
+        """Open an existing run file; a file that is not a sound run store is a :class:`StoreError` naming
+        it and what is wrong, and leaves nothing new beside it."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"Run store {path} does not exist; create it with RunStore.open_or_create.")
-        store = cls(path, connect(path))
+        _check_header(path)
+        companions = {suffix: Path(str(path) + suffix).exists() for suffix in ("-wal", "-shm")}
+        store = cls(path, None)
         try:
-            version = store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError as error:
+            store._db = connect(path)
+            store._check()
+        except BaseException as error:
             store.close()
-            raise StoreError(f"{path} is not an alsafe run store ({error}).") from None
-        if version is None or int(version[0]) != SCHEMA_VERSION:
-            store.close()
-            raise StoreError(f"{path} has schema version {version and version[0]}, expected {SCHEMA_VERSION}.")
+            for suffix, existed in companions.items():
+                if not existed:
+                    Path(str(path) + suffix).unlink(missing_ok=True)
+            if isinstance(error, sqlite3.DatabaseError):
+                raise StoreError(f"{path} is damaged ({error}); restore it from a copy, or delete it and start "
+                                 "the run again.") from None
+            raise
         return store
 
+    def _check(self) -> None:
+        """Integrity, the alsafe schema version and readable metadata."""
+        path = self.path
+        verdict = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise StoreError(f"{path} is damaged (SQLite's integrity check: {verdict}); restore it from a copy, "
+                             "or delete it and start the run again.")
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            raise StoreError(f"{path} is a SQLite file but not an alsafe run store (it has no `meta` table); "
+                             "choose another path.")
+        version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version is None or version[0] != str(SCHEMA_VERSION):
+            raise StoreError(f"{path} has schema version {version and version[0]}, expected {SCHEMA_VERSION}.")
+        for key in ("taxonomy", "params"):
+            try:
+                json.loads(self._meta(key))
+            except json.JSONDecodeError as error:
+                raise StoreError(f"{path} has a `{key}` entry that is not JSON ({error}); restore the file "
+                                 "from a copy.") from None
+
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
 
     def __enter__(self) -> "RunStore":
         return self
@@ -152,6 +184,37 @@ class RunStore:
             raise
         else:
             self._db.execute("COMMIT")
+
+    def _untouched(self) -> bool:
+        """No round was ever started and every label came with the imported files."""
+        rounds = self._db.execute("SELECT COUNT(*) FROM rounds").fetchone()[0]
+        people = self._db.execute("SELECT COUNT(*) FROM labels WHERE annotator NOT IN ('import', 'bootstrap', 'seed')"
+                                  ).fetchone()[0]
+        return rounds == 0 and people == 0
+
+    @contextmanager
+    def loop_lock(self) -> Iterator[None]:
+        """Hold this store's loop lock: one loop per store, a second one (in any process) is refused at once.
+
+        An OS file lock (``flock``) on the run file: it dies with its process, so a killed loop never
+        leaves the store locked. Labels and reviews are not affected (annotators write concurrently).
+        """
+        import fcntl
+
+        handle = open(self.path, "rb")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            holder = self._db.execute("SELECT value FROM meta WHERE key = 'loop_pid'").fetchone()
+            raise StoreError(f"{self.path} is being run by another process (pid {holder[0] if holder else '?'}); "
+                             "wait for that loop to finish, or stop it, before starting another.") from None
+        try:
+            with self.transaction() as db:
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('loop_pid', ?)", (str(os.getpid()),))
+            yield
+        finally:
+            handle.close()
 
     # -- metadata ------------------------------------------------------------------------
     @property
@@ -458,3 +521,20 @@ def _remove(path: Path) -> None:
     """Delete a SQLite file and its WAL companions."""
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Refuse what is not a SQLite file before SQLite touches it (it would create companions beside it)."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a run store file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise StoreError(f"{path} is empty (0 bytes); it is not a run store (delete it, or choose another path).")
+    with path.open("rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    if head != SQLITE_HEADER:
+        raise StoreError(f"{path} is not a SQLite file (it starts with {head!r}); it is not a run store "
+                         "(choose another path, or restore the file from a copy).")

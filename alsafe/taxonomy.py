@@ -7,7 +7,10 @@ from pathlib import Path
 
 import yaml
 
+from alsafe.exceptions import TaxonomyError
+
 # Colour-blind-safe palette (Okabe-Ito), cycled for user taxonomies without colours.
+LABEL_KEYS = ("name", "description", "display_name", "colour")
 _PALETTE = ["#D55E00", "#0072B2", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
@@ -73,22 +76,33 @@ class Taxonomy:
     def from_dict(cls, data: dict, source: str = "taxonomy") -> "Taxonomy":
         """Build and validate a taxonomy; errors name ``source`` and the offending entry."""
         if not isinstance(data, dict) or not isinstance(data.get("labels"), list) or not data["labels"]:
-            raise ValueError(f"{source}: expected a mapping with a non-empty `labels` list.")
-        labels, seen = [], set()
+            raise TaxonomyError(f"{source}: expected a mapping with a non-empty `labels` list.")
+        extra = sorted(set(data) - {"name", "labels"})
+        if extra:
+            raise TaxonomyError(f"{source}: unknown key `{extra[0]}` (known: name, labels).")
+        labels, seen = [], {}
         for position, entry in enumerate(data["labels"], start=1):
             if isinstance(entry, str):
                 entry = {"name": entry}
             if not isinstance(entry, dict):
-                raise ValueError(f"{source}: label {position} must be a name or a mapping with `name`.")
+                raise TaxonomyError(f"{source}: label {position} must be a name or a mapping with `name`.")
             name = str(entry.get("name") or "").strip()
             if not name:
-                raise ValueError(f"{source}: label {position} has an empty `name`.")
-            if name in seen:
-                raise ValueError(f"{source}: label {position} repeats the name {name!r}; names must be unique.")
-            seen.add(name)
+                raise TaxonomyError(f"{source}: label {position} has an empty `name`.")
+            unknown = sorted(set(entry) - set(LABEL_KEYS))
+            if unknown:
+                raise TaxonomyError(f"{source}: label {name!r} has an unknown key `{unknown[0]}` "
+                                    f"(known: {', '.join(LABEL_KEYS)}).")
+            if name in seen.values():
+                raise TaxonomyError(f"{source}: label {position} repeats the name {name!r}; names must be unique.")
+            twin = next((p for p, other in seen.items() if other.casefold() == name.casefold()), None)
+            if twin is not None:
+                raise TaxonomyError(f"{source}: label {position} {name!r} differs from label {twin} {seen[twin]!r} "
+                                    "only in case; annotators and models would confuse them.")
+            seen[position] = name
             description = str(entry.get("description") or "").strip()
             if not description:
-                raise ValueError(
+                raise TaxonomyError(
                     f"{source}: label {name!r} has no `description`; add one line saying what it covers "
                     "(the generation prompt uses it)."
                 )
@@ -100,6 +114,8 @@ class Taxonomy:
                     colour=str(entry.get("colour") or _PALETTE[(position - 1) % len(_PALETTE)]),
                 )
             )
+        if len(labels) < 2:
+            raise TaxonomyError(f"{source} has {len(labels)} label; a classifier needs at least two.")
         return cls(labels=tuple(labels), name=str(data.get("name") or "custom"))
 
 
@@ -108,8 +124,16 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Taxonomy file {path} does not exist.")
+    if path.is_dir():
+        raise TaxonomyError(f"{path} is a folder, not a file; name the taxonomy YAML file itself.")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise TaxonomyError(f"{path} is not UTF-8 text (byte {raw[error.start]:#04x} at offset {error.start}); "
+                            "save it as UTF-8.") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({error}).") from None
+        raise TaxonomyError(f"{path}: not valid YAML ({error}).") from None
     return Taxonomy.from_dict(data, source=str(path))

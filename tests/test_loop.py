@@ -275,7 +275,8 @@ def test_simulation_resumes_its_own_store_and_rebuilds_one_made_otherwise(tmp_pa
     longer = run_simulation(paper_dataset, tmp_path, **{**settings, "budget": 20})  # another experiment: rebuilt
     assert longer["n_acquired"].tolist() == [5, 10, 15, 20]
     assert longer.head(2).drop(columns="budget", errors="ignore").equals(first.drop(columns="budget", errors="ignore"))
-    # A store a person labels is never rebuilt: other parameters are refused, naming what differs.
+    # A store a person labels is never rebuilt once its first round started: other parameters are refused.
+    with open_simulation_store(tmp_path / "mine.sqlite", paper_dataset, 60, params={"budget": 20}) as mine:
+        mine.start_round(1, "cluster", mine.items("pool").head(2)[["id"]].rename(columns={"id": "item_id"}))
     with pytest.raises(ValueError, match=r"was made with other parameters \(budget: 20 there, 30 now"):
-        open_simulation_store(tmp_path / "mine.sqlite", paper_dataset, 60, params={"budget": 20}).close()
         open_simulation_store(tmp_path / "mine.sqlite", paper_dataset, 60, params={"budget": 30})

@@ -78,15 +78,21 @@ class Note:
 
 # -- locating and verifying ------------------------------------------------------------------
 
-def verify_file(path: Path) -> None:
-    """Raise :class:`DataError` unless ``path`` has the sha256 the paper's release has."""
+def verify_file(path: Path, local: bool = False) -> None:
+    """Raise :class:`DataError` unless ``path`` has the sha256 the paper's release has.
+
+    ``local``: the file is in the user's ``ALSAFE_DATA_DIR`` folder, which alsafe never writes to,
+    so the remedy is theirs to take (a downloaded copy in ``data/raw/`` can simply be fetched again).
+    """
     expected = PAPER_FILES[path.name]
     actual = sha256_file(path)
     if actual != expected:
+        remedy = (f"restore it from the release, or unset {config.DATA_DIR_VARIABLE} to download a verified copy "
+                  "into data/raw/ (alsafe never changes files in that folder)" if local else
+                  f"delete it to download it again, or point {config.DATA_DIR_VARIABLE} at an unaltered copy")
         raise DataError(
             f"{path} has sha256 {actual}, but the paper's release (commit {PAPER_COMMIT[:7]}) has {expected}; "
-            "the file was altered or truncated. Delete it to download it again, or point "
-            f"{config.DATA_DIR_VARIABLE} at an unaltered copy."
+            f"the file was altered or truncated: {remedy}."
         )
 
 
@@ -106,7 +112,7 @@ def paper_data_dir(download: bool = True) -> Path:
                 "files (unset it to download them)."
             )
         for name in PAPER_FILES:
-            verify_file(local / name)
+            verify_file(local / name, local=True)
         return local
     folder = config.raw_data_dir()
     todo = [name for name in PAPER_FILES if not _verified(folder / name)]

@@ -132,8 +132,10 @@ def test_local_copy_with_altered_file_is_refused(tmp_path, monkeypatch):
     _fake_release(folder, monkeypatch)
     (folder / "dev_labeled.tsv").write_text("tampered", encoding="utf-8")
     monkeypatch.setenv("ALSAFE_DATA_DIR", str(folder))
-    with pytest.raises(data.DataError, match=r"dev_labeled.tsv has sha256 .* altered or truncated"):
+    with pytest.raises(data.DataError, match=r"dev_labeled.tsv has sha256 .* altered or truncated") as raised:
         data.paper_data_dir()
+    # alsafe never deletes or replaces the user's copy, so it does not tell them to "delete it to download it".
+    assert "unset ALSAFE_DATA_DIR" in str(raised.value) and "delete it" not in str(raised.value)
 
 
 def test_local_copy_missing_files_names_the_variable(tmp_path, monkeypatch):
