@@ -482,11 +482,14 @@ class RunStore:
             )
 
     def llm_calls(self) -> pd.DataFrame:
-        return pd.read_sql_query(
-            "SELECT id, cache_key, backend, model, prompt_tokens, completion_tokens, cost_usd, latency_s, created_at "
-            "FROM llm_calls ORDER BY id",
+        """The ledger: one row per answered call (``params``: what was sent besides the prompt, as a dict)."""
+        calls = pd.read_sql_query(
+            "SELECT id, cache_key, backend, model, params, prompt_tokens, completion_tokens, cost_usd, latency_s, "
+            "created_at FROM llm_calls ORDER BY id",
             self._db,
         )
+        calls["params"] = calls["params"].map(json.loads)
+        return calls
 
     def cost_summary(self) -> dict:
         """Calls, tokens and dollars spent so far."""

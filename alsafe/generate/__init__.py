@@ -10,15 +10,15 @@ from alsafe.generate.backends.base import (Backend, BackendUnavailable, Completi
 from alsafe.generate.backends.local import LocalBackend
 from alsafe.generate.backends.openai import DEFAULT_PRICES, OpenAIBackend
 from alsafe.generate.factory import BACKENDS, make_backend, make_generator, seed_store
-from alsafe.generate.filters import (Candidate, DuplicateFilter, FilterContext, LabelGate, QualityFilter,
-                                     RefusalFilter, default_filters)
+from alsafe.generate.filters import (Candidate, ContentFilter, DuplicateFilter, FilterContext, LabelGate,
+                                     QualityFilter, RefusalFilter, default_filters)
 from alsafe.generate.generator import Generator
 from alsafe.generate.judge import LLMJudge
 from alsafe.generate.templates import Contrast, Parsed, SameLabel, Template, parse_variations
 from alsafe.generate.views import ledger, preview, verdicts
 
 __all__ = [
-    "BACKENDS", "Backend", "BackendUnavailable", "Candidate", "Completion", "Contrast", "DEFAULT_PRICES",
+    "BACKENDS", "Backend", "BackendUnavailable", "Candidate", "Completion", "ContentFilter", "Contrast", "DEFAULT_PRICES",
     "DuplicateFilter", "FilterContext", "GenerationError", "Generator", "LLMJudge", "LabelGate", "LocalBackend",
     "OpenAIBackend", "Parsed", "Prompt", "QualityFilter", "RefusalFilter", "Request", "SameLabel", "Template",
     "cache_key", "default_filters", "ledger", "make_backend", "make_generator", "parse_variations", "preview",

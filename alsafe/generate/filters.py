@@ -38,6 +38,7 @@ class FilterContext:
 
     reference: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["id", "text", "kind"]))
     learner: object | None = None
+    labeled: pd.DataFrame | None = None  # the run's current human labels (``text, label``), for a gate of its own
 
 
 class QualityFilter:
@@ -104,6 +105,58 @@ class RefusalFilter:
         return reasons
 
 
+# Answers about the prompt or the model, and the prompt's own instructions echoed back.
+ABOUT_PROMPT_PATTERNS = (
+    r"\b(?:system|my|the) (?:prompt|instructions)\b",
+    r"\b(?:I am|I'm|as) an? (?:AI|language model|assistant|chatbot)\b",
+    r"\byou rewrite short reddit\b",
+    r"\bsafety[- ]classification dataset\b",
+)
+ECHO_PATTERNS = (
+    r"\b(?:ignore|disregard|forget) (?:all |any )?(?:the )?(?:previous|prior|above|earlier) "
+    r"(?:instructions|prompts?|rules|messages)\b",
+    r"\bwrite \d+ (?:different )?variations?\b",
+    r"\bJSON list\b",
+    r"</?\s*title\b|&lt;/?title",
+    r"\bcategory\s*[\":]",
+)
+
+
+class ContentFilter:
+    """Reject what is not one new title: answers about the prompt or the model, echoed instructions,
+    multi-line or list answers, and lengths far outside the seed's.
+
+    Parameters
+    ----------
+    max_ratio : a variation longer than ``max_ratio`` x the seed (plus ``slack`` characters) is rejected.
+    min_ratio : one shorter than ``min_ratio`` x the seed (seeds of 20 characters or more) is rejected.
+    """
+
+    def __init__(self, max_ratio: float = 4.0, min_ratio: float = 0.15, slack: int = 60):
+        self.max_ratio, self.min_ratio, self.slack = max_ratio, min_ratio, slack
+        self._about = [re.compile(p, re.IGNORECASE) for p in ABOUT_PROMPT_PATTERNS]
+        self._echo = [re.compile(p, re.IGNORECASE) for p in ECHO_PATTERNS]
+        self._listed = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022])\s|\s\d{1,2}[.)]\s+\S.*\s\d{1,2}[.)]\s")
+
+    def _reason(self, candidate: Candidate) -> str | None:
+        text, seed = candidate.text, candidate.seed_text
+        for kind, patterns in (("about the prompt", self._about), ("instruction echo", self._echo)):
+            hit = next((m for m in (p.search(text) for p in patterns) if m), None)
+            if hit is not None:
+                return f"{kind}: {hit.group(0)!r}"
+        if "\n" in text.strip() or self._listed.search(text):
+            return "not one title: a multi-line or list answer"
+        length, seed_length = len(text.strip()), len(seed.strip())
+        if length > self.max_ratio * seed_length + self.slack:
+            return f"length: {length} characters against the seed's {seed_length}"
+        if seed_length >= 20 and length < self.min_ratio * seed_length:
+            return f"length: {length} characters against the seed's {seed_length}"
+        return None
+
+    def apply(self, candidates: Sequence[Candidate], context: FilterContext) -> list[str | None]:
+        return [self._reason(candidate) for candidate in candidates]
+
+
 class LabelGate:
     """Keep a variation only if a classifier does not confidently give it a different label.
 
@@ -112,23 +165,38 @@ class LabelGate:
     classifier : an object with ``predict_proba(texts)`` and ``classes_`` (a second classifier or an
         :class:`alsafe.generate.judge.LLMJudge`); None uses the learner passed to ``generate``.
     threshold : probability at or above which a different predicted label rejects the variation.
+    fallback : a learner name (:func:`alsafe.learn.learners.make_learner`) trained on the run's current
+        human labels when there is neither ``classifier`` nor a learner from ``generate``, so the gate
+        is on wherever variations are made; None turns that off.
     """
 
-    def __init__(self, classifier=None, threshold: float = 0.8):
+    def __init__(self, classifier=None, threshold: float = 0.8, fallback: str | None = "embedding-lr"):
         if not 0 < threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], not {threshold}.")
         self.classifier = classifier
         self.threshold = threshold
+        self.fallback = fallback
+
+    def _own_learner(self, context: FilterContext):
+        """The fallback learner fitted on the run's human labels (None with fewer than two classes)."""
+        labeled = context.labeled
+        if self.fallback is None or labeled is None or labeled["label"].nunique() < 2:
+            return None
+        from alsafe.learn.learners import make_learner
+
+        return make_learner(self.fallback).fit(labeled["text"].tolist(), labeled["label"].tolist())
 
     def apply(self, candidates: Sequence[Candidate], context: FilterContext) -> list[str | None]:
         judge = self.classifier if self.classifier is not None else context.learner
+        if judge is None and candidates:
+            judge = self._own_learner(context)
         if judge is None:
             warnings.warn("LabelGate has no classifier and generate() got no learner, so labels are not checked.",
                           stacklevel=3)
             return [None] * len(candidates)
         if not candidates:
             return []
-        who = "learner" if self.classifier is None else type(judge).__name__
+        who = type(judge).__name__ if self.classifier is not None or context.learner is None else "learner"
         probabilities = np.asarray(judge.predict_proba([c.text for c in candidates]), dtype=float)
         classes = list(judge.classes_)
         best = probabilities.argmax(axis=1)
@@ -267,8 +335,8 @@ class _Reference:
 
 
 def default_filters() -> list:
-    """Quality, refusal, label gate (the learner passed to ``generate``), then duplicates."""
-    return [QualityFilter(), RefusalFilter(), LabelGate(), DuplicateFilter()]
+    """Quality, refusal, content, label gate (the learner passed to ``generate``), then duplicates."""
+    return [QualityFilter(), RefusalFilter(), ContentFilter(), LabelGate(), DuplicateFilter()]
 
 
 def reason_kind(reason: str | None) -> str | None:

@@ -128,7 +128,8 @@ class Generator:
                 call.completion = cache.get(call.key)
         pending = [(plan, call) for plan in plans for call in plan.calls if call.completion is None]
         n_cached = {id(plan): sum(c.completion is not None for c in plan.calls) for plan in plans}
-        context = FilterContext(reference=_reference(store, self.template), learner=learner)
+        context = FilterContext(reference=_reference(store, self.template), learner=learner,
+                                labeled=store.labeled()[["text", "label"]] if store is not None else None)
         if pending:
             # Filters index the reference texts (a large pool takes a while) while the calls are in flight.
             preparations = [f.prepare for f in self.filters if hasattr(f, "prepare")]
@@ -273,6 +274,11 @@ class Generator:
                                                 truncated=result.truncated_last and position == result.returned - 1))
                     origin.append((plan, call))
                     verdicts.append(verdict)
+                for item, reason in result.rejected:  # list items that were not strings: kept, with why
+                    candidates.append(Candidate(plan.seed_id, plan.text, plan.target, item, self.n_variations + extras))
+                    origin.append((plan, call))
+                    verdicts.append(f"format: {reason}")
+                    extras += 1
         open_positions = [i for i, v in enumerate(verdicts) if v is None]
         for current in self.filters:
             reasons = current.apply([candidates[i] for i in open_positions], context)
@@ -350,7 +356,8 @@ class _StoreCache:
 
     def put(self, key: str, backend: Backend, request: Request, completion: Completion) -> None:
         self.store.record_llm_call(key, backend.name, backend.model, request.prompt.sent(),
-                                   {**request.params, "call_index": request.call_index}, _encode(completion),
+                                   {**request.params, "call_index": request.call_index, **dict(request.prompt.notes)},
+                                   _encode(completion),
                                    completion.prompt_tokens, completion.completion_tokens, completion.cost_usd,
                                    completion.latency_s)
 

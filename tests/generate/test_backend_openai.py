@@ -160,3 +160,59 @@ def test_api_key_never_reaches_store_logs_or_messages(server, store, tmp_path, m
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "run.sqlite" for p in written)
     assert [p for p in written if secret.encode() in p.read_bytes()] == []
+
+
+# -- endpoints that fail fast and loud -----------------------------------------------------------------
+
+@pytest.mark.parametrize("fault, reason", [("not_openai", "an HTTP 200 answer without `choices`"),
+                                           ("empty", "an empty answer")])
+def test_an_answer_that_is_not_a_completion_is_an_error_and_never_cached(server, store, fault, reason):
+    server.enqueue(fault)
+    with pytest.raises(GenerationError, match=rf"{server.base_url} failed for model 'fault-model' after 1 attempt\(s\): "
+                                              rf"{reason}"):
+        Generator(_backend(server), filters=FILTERS).generate(store, SEEDS.head(1))
+    assert store.llm_calls().empty and store.variations().empty  # nothing cached: a rerun asks again
+    rows = Generator(_backend(server), filters=FILTERS).generate(store, SEEDS.head(1))
+    assert len(rows) == 5 and store.cost_summary()["calls"] == 1
+
+
+def test_a_server_that_never_answers_ends_within_the_deadline_and_then_at_once(store):
+    import time
+
+    with FaultServer(hang_s=60.0) as silent:
+        silent.enqueue("hang", times=100)
+        backend = _backend(silent, timeout_s=1.0, connect_timeout_s=1.0, deadline_s=2.5, max_retries=10)
+        started = time.monotonic()
+        with pytest.raises(GenerationError, match=rf"{silent.base_url} is not answering \(timed out"):
+            Generator(backend, filters=FILTERS).generate(store, SEEDS)  # two seeds: the second fails at once
+        assert time.monotonic() - started < 6
+        assert store.llm_calls().empty
+
+
+def test_a_refused_connection_ends_fast_naming_url_and_cause(store):
+    import time
+
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
+    backend = OpenAIBackend("m", base_url=base_url, backoff_s=0.05, deadline_s=3.0)
+    started = time.monotonic()
+    with pytest.raises(GenerationError, match=rf"{base_url} is not answering \(connection failed"):
+        Generator(backend, filters=FILTERS).generate(store, SEEDS)
+    assert time.monotonic() - started < 5  # the default deadline (50 s) bounds it within a minute too
+    assert OpenAIBackend("m").deadline_s < 60
+
+
+def test_check_refuses_an_endpoint_whose_answers_are_not_openai_shaped():
+    with FaultServer(bare=True) as bare:
+        with pytest.raises(BackendUnavailable, match=rf"{bare.base_url} did not answer \(its /models answer holds no "
+                                                     "model list\\)"):
+            _backend(bare).check()
+    with FaultServer() as healthy:
+        _backend(healthy).check()
+        assert [r.path for r in healthy.requests] == ["/v1/models", "/v1/chat/completions"]
+
+
+def test_the_call_ledger_records_the_seed_cap(server, store):
+    Generator(_backend(server), filters=FILTERS).generate(store, SEEDS.head(1))
+    params = store.llm_calls()["params"].iloc[0]
+    params = json.loads(params) if isinstance(params, str) else params
+    assert params["seed_cap"] == 300 and params["seed_cut"] is False and params["seed_chars"] == 18

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-FAULTS = ("429", "500", "hang", "malformed", "short")
+FAULTS = ("429", "500", "hang", "malformed", "short", "not_openai", "empty")
 
 _WORDS = (
     "anxious sudden chest pain night doctor tenant landlord deposit lawyer court loan credit card debt "
@@ -77,12 +77,14 @@ class FaultServer:
     ----------
     delay_s : seconds every normal answer waits before it is sent.
     hang_s : how long a ``hang`` fault holds the connection before closing it unanswered.
+    bare : answer every request, ``/models`` included, with HTTP 200 and JSON that is not OpenAI-shaped.
     responder : ``(prompt, asked) -> content`` for normal answers.
     model : the model id listed by ``/v1/models`` and echoed in answers.
     """
 
     delay_s: float = 0.0
     hang_s: float = 5.0
+    bare: bool = False
     responder: Callable[[str, int], str] = default_responder
     model: str = "fault-model"
     port: int = 0
@@ -147,7 +149,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._log(None)
-        if self.path.rstrip("/").endswith("/models"):
+        if self.server_owner.bare:
+            self._send(200, {"ok": True})
+        elif self.path.rstrip("/").endswith("/models"):
             owner = self.server_owner
             self._send(200, {"object": "list", "data": [{"id": owner.model, "object": "model"}]})
         else:
@@ -174,7 +178,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, body: dict | None) -> None:
         owner = self.server_owner
         fault = owner._next_fault()
-        if fault is not None and fault.kind != "short":
+        if owner.bare:
+            fault = _Fault("not_openai")
+        if fault is not None and fault.kind not in ("short", "empty"):
             self._fault(fault)
             return
         if owner.delay_s:
@@ -183,9 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = body or {}
         prompt = (body.get("messages") or [{}])[-1].get("content", "") if chat else str(body.get("prompt", ""))
         asked = asked_count(prompt)
-        if fault is not None:  # "short": fewer variations than asked
+        if fault is not None and fault.kind == "short":  # fewer variations than asked
             asked = max(asked - 2, 1)
-        content = owner.responder(prompt, asked)
+        content = "" if fault is not None and fault.kind == "empty" else owner.responder(prompt, asked)
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split()),
                  "total_tokens": len(prompt.split()) + len(content.split())}
         if chat:
@@ -206,6 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "hang":
             time.sleep(self.server_owner.hang_s)
             self.close_connection = True
+        elif fault.kind == "not_openai":
+            self._send(200, {"status": "ok", "result": "not an OpenAI answer"})
         elif fault.kind == "malformed":
             payload = b'{"id": "x", "choices": [{"message": {"content": "unterminated'
             self.send_response(200)

@@ -33,6 +33,7 @@ class Prompt:
     messages: tuple[dict, ...]
     text: str
     answer_prefix: str = ""
+    notes: tuple = ()  # (name, value) pairs recorded with the call in the ledger, e.g. the seed's length cap
 
     def readable(self) -> str:
         """The prompt as a person reads it (chat messages as ``[role]`` blocks)."""

@@ -20,7 +20,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from alsafe.generate.backends.base import Backend, BackendUnavailable, Completion, GenerationError, Request, run_sync
+from alsafe.generate.backends.base import (Backend, BackendUnavailable, Completion, GenerationError, Prompt, Request,
+                                           run_sync)
 
 # US dollars per million tokens (input, output); OpenAI list prices, 2025. Override with ``prices=``.
 DEFAULT_PRICES = {
@@ -54,8 +55,12 @@ class OpenAIBackend(Backend):
         a placeholder key when the variable is unset (local servers ignore it).
     temperature, top_p : sampling parameters (part of the cache key).
     random_state : base of the per-call ``seed`` (call ``i`` sends ``random_state + i``).
-    max_concurrency : calls in flight at once.
-    timeout_s : seconds one attempt may take.
+    max_concurrency : calls in flight at once (against a loopback server as much as against OpenAI).
+    timeout_s : seconds one attempt may wait for the answer (read timeout).
+    connect_timeout_s : seconds one attempt may take to connect.
+    deadline_s : seconds one call may take in all, retries and waits included. Once a call fails to
+        connect or to get any answer by then, the endpoint counts as down: later calls fail at once
+        with the same sentence instead of waiting again.
     max_retries : further attempts after a retryable failure.
     backoff_s, max_backoff_s : first and largest wait between attempts (doubling, with 0-25 % jitter).
     prices : model -> (input, output) dollars per million tokens, merged over :data:`DEFAULT_PRICES`.
@@ -66,15 +71,18 @@ class OpenAIBackend(Backend):
 
     def __init__(self, model: str = "gpt-3.5-turbo", base_url: str | None = None,
                  api_key_env: str = "OPENAI_API_KEY", temperature: float = 1.0, top_p: float | None = None,
-                 random_state: int = 0, max_concurrency: int = 8, timeout_s: float = 60.0, max_retries: int = 5,
+                 random_state: int = 0, max_concurrency: int = 8, timeout_s: float = 30.0,
+                 connect_timeout_s: float = 5.0, deadline_s: float = 50.0, max_retries: int = 5,
                  backoff_s: float = 1.0, max_backoff_s: float = 60.0, prices: dict | None = None,
                  style: str = "chat"):
         if style not in ("chat", "completion"):
             raise ValueError(f"style must be 'chat' or 'completion', not {style!r}.")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}.")
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, not {timeout_s}.")
+        for name, value in (("timeout_s", timeout_s), ("connect_timeout_s", connect_timeout_s),
+                            ("deadline_s", deadline_s)):
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, not {value}.")
         if max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, not {max_retries}.")
         self.model = model
@@ -85,6 +93,8 @@ class OpenAIBackend(Backend):
         self.random_state = random_state
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.deadline_s = deadline_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -92,6 +102,7 @@ class OpenAIBackend(Backend):
         self.style = style
         self._client = None
         self._semaphore: asyncio.Semaphore | None = None
+        self._down: str | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
@@ -131,17 +142,19 @@ class OpenAIBackend(Backend):
         return ((prompt_tokens or 0) * price[0] + (completion_tokens or 0) * price[1]) / 1e6
 
     def _make_client(self, timeout_s: float):
+        import httpx
         import openai
 
-        # Retries are ours (Retry-After, jitter, malformed answers), so the client's are off.
-        return openai.AsyncOpenAI(api_key=self._api_key(), base_url=self.base_url, timeout=timeout_s,
-                                  max_retries=0)
+        # Retries are ours (Retry-After, jitter, malformed answers, the deadline), so the client's are off.
+        timeout = httpx.Timeout(timeout_s, connect=min(self.connect_timeout_s, timeout_s))
+        return openai.AsyncOpenAI(api_key=self._api_key(), base_url=self.base_url, timeout=timeout, max_retries=0)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> "OpenAIBackend":
         self._client = self._make_client(self.timeout_s)
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
         self._rng = np.random.default_rng(self.random_state)
+        self._down = None
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -150,12 +163,23 @@ class OpenAIBackend(Backend):
             await client.close()
 
     def check(self, timeout_s: float = 10.0) -> None:
-        """Ask the endpoint for its model list; raise one sentence if it does not answer."""
+        """Ask the endpoint for its model list and for a one-token answer, and check both have the OpenAI
+        shape; raise one sentence naming the endpoint if either does not come back as it should."""
 
         async def probe() -> str | None:
             client = self._make_client(min(timeout_s, self.timeout_s))
             try:
-                await client.models.list()
+                page = await asyncio.wait_for(client.models.list(), timeout_s)
+                if not getattr(page, "data", None) or not all(isinstance(getattr(m, "id", None), str) for m in page.data):
+                    return "its /models answer holds no model list"
+                tiny = Request(Prompt("chat", ({"role": "user", "content": "Say OK."},), "Say OK."),
+                               params={"max_tokens": 1, "temperature": 0}, asked=1, call_index=0, offset=0,
+                               seed_text="", seed_id="check", label="", target_label="")
+                previous, self._client = self._client, client
+                try:
+                    await asyncio.wait_for(self._call(tiny), timeout_s)
+                finally:
+                    self._client = previous
                 return None
             except Exception as error:  # noqa: BLE001 - any failure means "does not answer"
                 return _reason(error)
@@ -171,15 +195,22 @@ class OpenAIBackend(Backend):
     async def acomplete(self, request: Request) -> Completion:
         if self._client is None:
             raise RuntimeError("Open the backend first: `async with backend:`.")
-        problem = "no attempt made"
+        if self._down is not None:
+            raise GenerationError(self._down)
+        problem, connection_only = "no attempt made", True
+        deadline = time.monotonic() + self.deadline_s
         async with self._semaphore:
             for attempt in range(self.max_retries + 1):
                 started = time.perf_counter()
+                left = deadline - time.monotonic()
                 try:
-                    completion = await self._call(request)
+                    if left <= 0:
+                        raise asyncio.TimeoutError
+                    completion = await asyncio.wait_for(self._call(request), left)
                 except Exception as error:  # noqa: BLE001 - sorted below, never re-raised with its context
                     retryable, problem, wait = self._classify(error, attempt)
-                    if not retryable or attempt == self.max_retries:
+                    connection_only = connection_only and _no_answer(error)
+                    if not retryable or attempt == self.max_retries or time.monotonic() + wait >= deadline:
                         break
                     await asyncio.sleep(wait)
                     continue
@@ -187,8 +218,12 @@ class OpenAIBackend(Backend):
                 completion.extra["attempts"] = attempt + 1
                 return completion
         # Raised outside the except block so no exception (which holds the request) is chained.
-        raise GenerationError(f"{self.endpoint} failed for model {self.model!r} after {attempt + 1} attempt(s): "
-                              f"{problem}.")
+        message = f"{self.endpoint} failed for model {self.model!r} after {attempt + 1} attempt(s): {problem}."
+        if connection_only:
+            self._down = (f"{self.endpoint} is not answering ({problem}, {attempt + 1} attempt(s) within "
+                          f"{self.deadline_s:g} s); start the server or fix base_url.")
+            raise GenerationError(self._down)
+        raise GenerationError(message)
 
     async def _call(self, request: Request) -> Completion:
         params = dict(request.params)
@@ -198,18 +233,21 @@ class OpenAIBackend(Backend):
         if self.style == "chat":
             response = await self._client.chat.completions.create(
                 model=self.model, messages=list(request.prompt.messages), **params)
-            choice = response.choices[0] if response.choices else None
-            text = (choice.message.content if choice else "") or ""
+            choice = _first_choice(response)
+            text = getattr(getattr(choice, "message", None), "content", None)
         else:
             response = await self._client.completions.create(model=self.model, prompt=request.prompt.text, **params)
-            choice = response.choices[0] if response.choices else None
-            text = (choice.text if choice else "") or ""
-        usage = response.usage
-        prompt_tokens = usage.prompt_tokens if usage else None
-        completion_tokens = usage.completion_tokens if usage else None
+            choice = _first_choice(response)
+            text = getattr(choice, "text", None)
+        if not isinstance(text, str):
+            raise MalformedAnswer(f"an answer whose first choice has no text ({type(text).__name__})")
+        if not text.strip() and choice.finish_reason != "length":
+            raise MalformedAnswer("an empty answer")
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None)
+        completion_tokens = getattr(usage, "completion_tokens", None)
         return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                          finish_reason=choice.finish_reason if choice else None,
-                          cost_usd=self.cost(prompt_tokens, completion_tokens))
+                          finish_reason=choice.finish_reason, cost_usd=self.cost(prompt_tokens, completion_tokens))
 
     def _classify(self, error: Exception, attempt: int) -> tuple[bool, str, float]:
         """(retry?, a short reason without secrets, seconds to wait)."""
@@ -222,18 +260,40 @@ class OpenAIBackend(Backend):
             if retry_after is not None:
                 wait = min(max(wait, retry_after), max(self.max_backoff_s, retry_after))
             return status == 429 or status >= 500 or status == 408, f"HTTP {status}", wait
-        if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
+        if isinstance(error, MalformedAnswer):
+            return False, str(error), wait
+        if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError)):
             return True, _reason(error), wait
         if isinstance(error, (ValueError, openai.APIResponseValidationError)):
             return True, "malformed JSON in the answer", wait
         return False, _reason(error), wait
 
 
+class MalformedAnswer(ValueError):
+    """An HTTP 200 whose body is not a usable OpenAI-shaped completion (never cached, never retried)."""
+
+
+def _first_choice(response):
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise MalformedAnswer("an HTTP 200 answer without `choices` (not an OpenAI-compatible completion)")
+    return choices[0]
+
+
+def _no_answer(error: Exception) -> bool:
+    """Whether ``error`` means the endpoint gave no answer at all (refused, unreachable, silent)."""
+    import openai
+
+    return isinstance(error, (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError))
+
+
 def _reason(error: Exception) -> str:
     """A short, secret-free name for a failure."""
     import openai
 
-    if isinstance(error, openai.APITimeoutError):
+    if isinstance(error, MalformedAnswer):
+        return str(error)
+    if isinstance(error, (openai.APITimeoutError, asyncio.TimeoutError)):
         return "timed out"
     if isinstance(error, openai.APIConnectionError):
         return "connection failed"
