@@ -8,8 +8,11 @@ and ``llm_calls`` (the content-addressed generation cache and cost ledger).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
+
+from alsafe.exceptions import StoreError
 
 SCHEMA_VERSION = 1
 
@@ -99,3 +102,50 @@ def connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
     return connection
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_header(path: Path) -> None:
+    """Refuse what is not a SQLite file before SQLite touches it (it would create companions beside it)."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a run store file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise StoreError(f"{path} is empty (0 bytes); it is not a run store (delete it, or choose another path).")
+    with path.open("rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    if head != SQLITE_HEADER:
+        raise StoreError(f"{path} is not a SQLite file (it starts with {head!r}); it is not a run store "
+                         "(choose another path, or restore the file from a copy).")
+
+
+def check_contents(connection: sqlite3.Connection, path: Path) -> None:
+    """Integrity, the alsafe schema version and readable metadata of an open run file."""
+    verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+    if verdict != "ok":
+        raise StoreError(f"{path} is damaged (SQLite's integrity check: {verdict}); restore it from a copy, "
+                         "or delete it and start the run again.")
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "meta" not in tables:
+        raise StoreError(f"{path} is a SQLite file but not an alsafe run store (it has no `meta` table); "
+                         "choose another path.")
+    version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if version is None or version[0] != str(SCHEMA_VERSION):
+        raise StoreError(f"{path} has schema version {version and version[0]}, expected {SCHEMA_VERSION}.")
+    for key in ("taxonomy", "params"):
+        row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise StoreError(f"{path} has no `{key}` entry in its meta table.")
+        try:
+            json.loads(row[0])
+        except json.JSONDecodeError as error:
+            raise StoreError(f"{path} has a `{key}` entry that is not JSON ({error}); restore the file "
+                             "from a copy.") from None
+
+
+def remove_files(path: Path) -> None:
+    """Delete a SQLite file and its WAL companions."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)

@@ -19,7 +19,8 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 
 from alsafe.exceptions import StoreError
-from alsafe.schema import ROLES, ROUND_STATUSES, SCHEMA, SCHEMA_VERSION, connect
+from alsafe.schema import (ROLES, ROUND_STATUSES, SCHEMA, SCHEMA_VERSION, check_contents, check_header, connect,
+                           remove_files)
 from alsafe.taxonomy import Taxonomy
 
 ItemBatch = tuple  # (table, role, source, annotator): one call of RunStore.add_items
@@ -62,7 +63,7 @@ class RunStore:
             differs = store.params != plain_params(params) or store.taxonomy.to_dict() != taxonomy.to_dict()
             if differs and (rebuild or store._untouched()):
                 store.close()
-                _remove(path)
+                remove_files(path)
                 return cls.create(path, taxonomy, params, items)
             stored, given = store.params, plain_params(params)
             differing = sorted(k for k in set(stored) | set(given) if stored.get(k) != given.get(k))
@@ -95,7 +96,7 @@ class RunStore:
         batches = list(items()) if items is not None else []
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        _remove(partial)
+        remove_files(partial)
         store = cls(partial, connect(partial))
         try:
             with store.transaction() as db:
@@ -114,7 +115,7 @@ class RunStore:
             partial.replace(path)
         except BaseException:
             store.close()
-            _remove(partial)
+            remove_files(partial)
             raise
         return cls.open(path)
 
@@ -125,12 +126,12 @@ class RunStore:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"Run store {path} does not exist; create it with RunStore.open_or_create.")
-        _check_header(path)
+        check_header(path)
         companions = {suffix: Path(str(path) + suffix).exists() for suffix in ("-wal", "-shm")}
         store = cls(path, None)
         try:
             store._db = connect(path)
-            store._check()
+            check_contents(store._db, path)
         except BaseException as error:
             store.close()
             for suffix, existed in companions.items():
@@ -141,27 +142,6 @@ class RunStore:
                                  "the run again.") from None
             raise
         return store
-
-    def _check(self) -> None:
-        """Integrity, the alsafe schema version and readable metadata."""
-        path = self.path
-        verdict = self._db.execute("PRAGMA quick_check").fetchone()[0]
-        if verdict != "ok":
-            raise StoreError(f"{path} is damaged (SQLite's integrity check: {verdict}); restore it from a copy, "
-                             "or delete it and start the run again.")
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "meta" not in tables:
-            raise StoreError(f"{path} is a SQLite file but not an alsafe run store (it has no `meta` table); "
-                             "choose another path.")
-        version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if version is None or version[0] != str(SCHEMA_VERSION):
-            raise StoreError(f"{path} has schema version {version and version[0]}, expected {SCHEMA_VERSION}.")
-        for key in ("taxonomy", "params"):
-            try:
-                json.loads(self._meta(key))
-            except json.JSONDecodeError as error:
-                raise StoreError(f"{path} has a `{key}` entry that is not JSON ({error}); restore the file "
-                                 "from a copy.") from None
 
     def close(self) -> None:
         if self._db is not None:
@@ -518,26 +498,3 @@ class RunStore:
                          annotator=None).drop(columns="vid")
         columns = ["id", "text", "label", "origin", "seed_id", "round", "annotator", "generator_model", "subreddit"]
         return pd.concat([human[columns], llm[columns]], ignore_index=True)
-
-
-def _remove(path: Path) -> None:
-    """Delete a SQLite file and its WAL companions."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-
-
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _check_header(path: Path) -> None:
-    """Refuse what is not a SQLite file before SQLite touches it (it would create companions beside it)."""
-    if path.is_dir():
-        raise StoreError(f"{path} is a folder, not a run store file.")
-    size = path.stat().st_size
-    if size == 0:
-        raise StoreError(f"{path} is empty (0 bytes); it is not a run store (delete it, or choose another path).")
-    with path.open("rb") as handle:
-        head = handle.read(len(SQLITE_HEADER))
-    if head != SQLITE_HEADER:
-        raise StoreError(f"{path} is not a SQLite file (it starts with {head!r}); it is not a run store "
-                         "(choose another path, or restore the file from a copy).")

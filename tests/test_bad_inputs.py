@@ -374,3 +374,17 @@ def test_a_run_whose_first_round_never_started_does_not_block_a_corrected_rerun(
         store.start_round(1, "cluster", pd.DataFrame({"item_id": ["1", "2"], "cluster": [0, 1]}))
     with pytest.raises(StoreError, match=r"was made with other parameters \(budget: 2 there, 4 now"):
         open_or_start_run(tmp_path / "run.sqlite", pool, taxonomy, params={"budget": 4})
+
+
+def test_a_folder_named_like_a_data_file_is_named(tmp_path, monkeypatch):
+    from alsafe.exceptions import DataError
+    from alsafe.paper import data
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in data.PAPER_FILES:
+        (copy / name).mkdir()
+    monkeypatch.setenv("ALSAFE_DATA_DIR", str(copy))
+    with pytest.raises(DataError, match=r"bootstrap_labeled.tsv is a folder, not the paper's file"):
+        data.paper_data_dir()
+    assert _files(copy) == sorted(data.PAPER_FILES)

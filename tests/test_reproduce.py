@@ -25,6 +25,7 @@ def notebooks(tmp_path):
               "p = config.results_dir() / f'{NAME}.csv'\np.parent.mkdir(parents=True, exist_ok=True)\n"
               "p.write_text(f'seed\\n{SEED}\\n')")
     _notebook(folder / "02_fail.ipynb", "x = 1\nraise ValueError('broken on purpose')")
+    _notebook(folder / "03_alsafe_error.ipynb", "from alsafe.pools import read_table\nread_table('missing.csv')")
     return folder
 
 
@@ -53,3 +54,15 @@ def test_run_writes_results_and_a_failure_names_the_cell(tmp_path, notebooks, ho
                                             r"the executed copy is kept at"):
         run_plan(load_plan(params, notebooks, only=["02"]), output_dir=tmp_path / "out", progress=False)
     assert (tmp_path / "out" / "02_fail.ipynb").exists()
+
+
+@pytest.mark.notebooks
+def test_an_alsafe_error_in_a_notebook_shows_its_sentence_not_a_traceback(tmp_path, notebooks, home):
+    params = tmp_path / "p.yaml"
+    params.write_text("notebooks:\n  - notebook: 03_alsafe_error.ipynb\n")
+    with pytest.raises(PipelineError, match=r"03_alsafe_error.ipynb failed in cell 3 \(PoolError: missing.csv does "
+                                            r"not exist.\)"):
+        run_plan(load_plan(params, notebooks), output_dir=tmp_path / "out", progress=False)
+    executed = nbformat.read(tmp_path / "out" / "03_alsafe_error.ipynb", as_version=4)
+    error = next(o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error")
+    assert error.traceback == ["PoolError: missing.csv does not exist."]

@@ -85,6 +85,8 @@ def verify_file(path: Path, local: bool = False) -> None:
     so the remedy is theirs to take (a downloaded copy in ``data/raw/`` can simply be fetched again).
     """
     expected = PAPER_FILES[path.name]
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not the paper's file {path.name}; put the released TSV there.")
     actual = sha256_file(path)
     if actual != expected:
         remedy = (f"restore it from the release, or unset {config.DATA_DIR_VARIABLE} to download a verified copy "
