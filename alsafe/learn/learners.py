@@ -247,7 +247,8 @@ class TransformerClassifier:
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable class of each text."""
-        return self.classes_[self.predict_proba(texts).argmax(axis=1)]
+        probabilities = self.predict_proba(texts)  # first: an unfitted learner says so (NotFittedError)
+        return self.classes_[probabilities.argmax(axis=1)]
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write model and tokenizer to ``folder`` (replaced whole), loadable by ``transformers.pipeline``."""
@@ -348,7 +349,8 @@ class TfidfLogisticRegression:
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable class of each text."""
-        return self.classes_[self.predict_proba(texts).argmax(axis=1)]
+        probabilities = self.predict_proba(texts)  # first: an unfitted learner says so (NotFittedError)
+        return self.classes_[probabilities.argmax(axis=1)]
 
 
 LEARNER_ALIASES = ("tfidf-lr", "tfidf", "tfidf+lr")

@@ -99,8 +99,9 @@ def test_unusable_parameters_models_and_unfitted_use_are_refused():
     with pytest.raises(TypeError, match="texts must be a list of strings, not a single string"):
         TransformerClassifier().fit("one title", ["x"])
     for learner in (TransformerClassifier(), TfidfLogisticRegression()):
-        with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
-            learner.predict_proba(TEXTS)
+        for method in (learner.predict_proba, learner.predict):
+            with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+                method(TEXTS)
 
 
 def test_tfidf_logistic_regression_with_a_fixed_class_order():
