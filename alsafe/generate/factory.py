@@ -49,12 +49,17 @@ def make_generator(backend: str | Backend = "local", n_variations: int = 5, rela
     return generator
 
 
-def seed_store(path, seeds, taxonomy):
+def seed_store(path, seeds, taxonomy, params: dict | None = None):
     """Open (or create) a run store holding ``seeds`` (``id, text, label``) as labeled items, for generating
-    their variations outside a loop; seeds already there are kept, new ones added."""
+    their variations outside a loop; seeds already there are kept, new ones added.
+
+    Such a store is a cache of calls, nobody's work: one made with other ``params`` (another commit of the
+    code, say) is rebuilt, so its ledger counts only the calls of the current prompts.
+    """
     from alsafe.store import RunStore
 
-    store = RunStore.open_or_create(path, taxonomy, params={"purpose": "seed variations"})
+    store = RunStore.open_or_create(path, taxonomy, params={"purpose": "seed variations", **(params or {})},
+                                    rebuild=True)
     new = seeds[~seeds["id"].isin(set(store.items()["id"]))]
     if len(new):
         store.add_items(new[["id", "text", "label"]], role="labeled", source="seeds", annotator="seed")

@@ -218,3 +218,17 @@ def test_ledger_groups_calls_by_backend_and_model(server, store):
     calls = store.llm_calls()
     assert table["completion_tokens"].iloc[0] == calls["completion_tokens"].sum()
     assert table["cost_usd"].iloc[0] == 0.0  # an unpriced model on loopback costs nothing
+
+
+def test_a_seed_store_keeps_its_cache_for_the_same_code_and_rebuilds_for_another(tmp_path):
+    from alsafe.generate import seed_store
+
+    with FaultServer() as server:
+        backend = OpenAIBackend("fault-model", base_url=server.base_url, max_concurrency=1)
+        with seed_store(tmp_path / "seeds.sqlite", SEEDS, PAPER_TAXONOMY, params={"code": "a"}) as store:
+            Generator(backend, filters=FILTERS).preview(SEEDS, store=store)
+            assert len(store.llm_calls()) == len(SEEDS)
+        with seed_store(tmp_path / "seeds.sqlite", SEEDS.head(1), PAPER_TAXONOMY, params={"code": "a"}) as store:
+            assert len(store.llm_calls()) == len(SEEDS) and len(store.items()) == len(SEEDS)  # kept
+        with seed_store(tmp_path / "seeds.sqlite", SEEDS.head(1), PAPER_TAXONOMY, params={"code": "b"}) as store:
+            assert store.llm_calls().empty and store.items()["id"].tolist() == SEEDS["id"].head(1).tolist()
