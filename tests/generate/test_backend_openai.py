@@ -216,3 +216,14 @@ def test_the_call_ledger_records_the_seed_cap(server, store):
     params = store.llm_calls()["params"].iloc[0]
     params = json.loads(params) if isinstance(params, str) else params
     assert params["seed_cap"] == 300 and params["seed_cut"] is False and params["seed_chars"] == 18
+
+
+def test_the_deadline_counts_from_a_calls_turn_not_from_its_wait_in_the_queue(store):
+    """One call at a time against a slow server: later calls queue longer than the deadline and still succeed."""
+    with FaultServer(delay_s=0.6) as slow:
+        backend = _backend(slow, max_concurrency=1, deadline_s=1.5)
+        seeds = pd.DataFrame({"id": [f"q{i}" for i in range(4)], "text": [f"Question number {i} about rent" for i in
+                                                                          range(4)], "label": "legal-advice"})
+        store.add_items(seeds, role="labeled")
+        rows = Generator(backend, filters=[]).generate(store, seeds)  # the last call waits ~1.8 s for its turn
+        assert rows["seed_id"].nunique() == 4 and store.cost_summary()["calls"] == 4

@@ -198,8 +198,10 @@ class OpenAIBackend(Backend):
         if self._down is not None:
             raise GenerationError(self._down)
         problem, connection_only = "no attempt made", True
-        deadline = time.monotonic() + self.deadline_s
         async with self._semaphore:
+            if self._down is not None:  # another call found the endpoint down while this one queued
+                raise GenerationError(self._down)
+            deadline = time.monotonic() + self.deadline_s  # from the call's turn: queueing is not its time
             for attempt in range(self.max_retries + 1):
                 started = time.perf_counter()
                 left = deadline - time.monotonic()
