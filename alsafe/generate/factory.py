@@ -12,9 +12,13 @@ BACKENDS = ("local", "openai")
 
 
 def make_backend(backend: str | Backend = "local", model: str = "", base_url: str = "",
-                 api_key_env: str = "OPENAI_API_KEY", random_state: int = 0) -> Backend:
+                 api_key_env: str = "OPENAI_API_KEY", random_state: int = 0,
+                 max_concurrency: int | None = None) -> Backend:
     """``local`` (offline SmolLM2 unless ``model`` names another) or ``openai`` (any OpenAI-compatible
-    ``base_url``; ``model`` required); a :class:`Backend` object is returned as it is."""
+    ``base_url``; ``model`` required); a :class:`Backend` object is returned as it is.
+
+    ``max_concurrency``: calls in flight for ``openai``; None means 1 for a loopback server (llama.cpp
+    answers two requests ~10x slower than one on a small machine) and 8 otherwise."""
     if isinstance(backend, Backend):
         return backend
     if backend == "local":
@@ -22,8 +26,10 @@ def make_backend(backend: str | Backend = "local", model: str = "", base_url: st
     if backend == "openai":
         if not model:
             raise ValueError("backend='openai' needs a model name (e.g. gpt-4o-mini, or the model your server serves).")
+        if max_concurrency is None:
+            max_concurrency = 1 if base_url and ("127.0.0.1" in base_url or "localhost" in base_url) else 8
         return OpenAIBackend(model, base_url=base_url or None, api_key_env=api_key_env, random_state=random_state,
-                             max_concurrency=1 if base_url and "127.0.0.1" in base_url else 8)
+                             max_concurrency=max_concurrency)
     raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
 
 

@@ -227,3 +227,12 @@ def test_the_deadline_counts_from_a_calls_turn_not_from_its_wait_in_the_queue(st
         store.add_items(seeds, role="labeled")
         rows = Generator(backend, filters=[]).generate(store, seeds)  # the last call waits ~1.8 s for its turn
         assert rows["seed_id"].nunique() == 4 and store.cost_summary()["calls"] == 4
+
+
+def test_concurrency_against_a_loopback_server_is_configurable():
+    from alsafe.generate import make_backend
+
+    assert make_backend("openai", model="m", base_url="http://127.0.0.1:8080/v1").max_concurrency == 1
+    assert make_backend("openai", model="m", base_url="http://localhost:8080/v1").max_concurrency == 1
+    assert make_backend("openai", model="m", base_url="http://127.0.0.1:8080/v1", max_concurrency=4).max_concurrency == 4
+    assert make_backend("openai", model="m", base_url="https://example.invalid/v1").max_concurrency == 8
