@@ -116,6 +116,8 @@ def test_smoke_run_writes_every_table_and_figure(smoke):
         assert table["protocol"].notna().all()
     matched = pd.read_csv(home / "results" / "compute_matched.csv")
     assert set(matched["model"]) == {"minilm-l2@steps-10", "embedding-lr"}  # epochs-1 grows with the data: left out
+    gate = pd.read_csv(home / "results" / "gate_benchmark.csv").set_index("filter")
+    assert gate.loc["whole gate", "rejected % injected"] >= 80 and gate.loc["whole gate", "precision"] >= 90
     balance = pd.read_csv(home / "results" / "simulation_balance.csv")
     assert set(balance["pool_mix"]) == {"stratified", "skewed"} and "Emergency-Situation" in balance.columns
     table8 = pd.read_csv(home / "results" / "table8.csv")

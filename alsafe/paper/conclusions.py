@@ -164,6 +164,29 @@ def _simulation(folder: Path) -> tuple[list[str], list[str]]:
     return lines, claims
 
 
+def _gate(folder: Path) -> tuple[list[str], list[str]]:
+    table, summary = _read(folder, "gate_benchmark"), _read(folder, "generation_summary")
+    if table is None:
+        return [], []
+    rows = [[r["filter"], int(r["rejected"]), f"{r['precision']:.1f}", f"{r['recall']:.1f}",
+             f"{r['rejected % on-label']:.1f}", f"{r['rejected % off-label']:.1f}", f"{r['rejected % injected']:.1f}"]
+            for _, r in table.iterrows()]
+    lines = ["**The label-keeping gate, measured** (`results/gate_benchmark.csv`: the paper's Cluster-split variations "
+             "under their own label, the same texts under another class's label, and injected or degenerate answers; "
+             "label gate = `embedding-lr` trained on the 150 bootstrap titles, p ≥ 0.8):", ""]
+    lines += _table(["filter", "rejected", "precision %", "recall %", "% of on-label rejected",
+                     "% of off-label rejected", "% of injected rejected"], rows) + [""]
+    whole = table.set_index("filter").loc["whole gate"]
+    claims = [f"The whole gate rejects {whole['rejected % off-label']:.1f}% of off-label variations and "
+              f"{whole['rejected % injected']:.1f}% of injected answers, losing {whole['rejected % on-label']:.1f}% "
+              "of good ones (`results/gate_benchmark.csv`)."]
+    if summary is not None:
+        kept = summary.groupby("backend", sort=False)[["returned", "accepted"]].sum()
+        lines += ["Variations the filters let through in notebook 04's previews (`results/generation_summary.csv`): "
+                  + "; ".join(f"{b} {int(r.accepted)} of {int(r.returned)}" for b, r in kept.iterrows()) + ".", ""]
+    return lines, claims
+
+
 def _table3(folder: Path) -> tuple[list[str], list[str]]:
     table = _read(folder, "table3")
     if table is None:
@@ -184,8 +207,9 @@ def results_section(folder: Path | None = None) -> str:
     matched, matched_claims = _compute_matched(folder)
     cluster, cluster_claims = _cluster(folder)
     simulation, simulation_claims = _simulation(folder)
+    gate, gate_claims = _gate(folder)
     lines += ["**What the numbers say** (each line is derived from the file it names; an interval that includes "
               "zero is reported as no difference):", ""]
-    lines += [f"- {claim}" for claim in claims + matched_claims + cluster_claims + simulation_claims] + [""]
-    lines += _transfer(folder) + matched + cluster + simulation
+    lines += [f"- {claim}" for claim in claims + matched_claims + cluster_claims + simulation_claims + gate_claims]
+    lines += [""] + _transfer(folder) + matched + cluster + simulation + gate
     return "\n".join(lines).rstrip() + "\n"
