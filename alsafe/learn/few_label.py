@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from alsafe import models
-from alsafe.learn.learners import check_number, check_training_data
+from alsafe.learn.learners import check_number, check_training_data, in_class_order
 from alsafe.learn.vectorize import SentenceEmbedder
 
 
@@ -80,17 +80,13 @@ class EmbeddingLogisticRegression:
         self.embedder_ = embedder
         model.fit(self._embed(texts), np.array(labels, dtype=object))
         self.model_, self.classes_ = model, classes
-        self._seen_columns = np.array([list(classes).index(label) for label in model.classes_])
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape (n_texts, n_classes), columns in ``classes_`` order."""
         if not hasattr(self, "model_"):
             raise NotFittedError("This EmbeddingLogisticRegression is not fitted yet; call fit(texts, labels) first.")
-        seen = self.model_.predict_proba(self._embed(texts))
-        probabilities = np.zeros((seen.shape[0], len(self.classes_)))
-        probabilities[:, self._seen_columns] = seen
-        return probabilities
+        return in_class_order(self.model_.predict_proba(self._embed(texts)), self.model_.classes_, self.classes_)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable class of each text."""

@@ -76,6 +76,15 @@ def check_number(value, parameter: str, low: float = 0.0, integer: bool = False,
         raise LearnerError(f"{parameter} must be {kind} {bound}, not {value!r}.")
 
 
+def in_class_order(seen: np.ndarray, seen_classes, classes) -> np.ndarray:
+    """Probabilities over ``seen_classes`` (a solver's ``classes_``) as columns of every class in ``classes``;
+    a class the solver never saw gets 0."""
+    columns = [list(classes).index(label) for label in seen_classes]
+    probabilities = np.zeros((seen.shape[0], len(classes)))
+    probabilities[:, columns] = seen
+    return probabilities
+
+
 def _encode(labels: Sequence, classes: np.ndarray) -> torch.Tensor:
     index = {label: position for position, label in enumerate(classes)}
     return torch.tensor([index[label] for label in labels], dtype=torch.long)
@@ -335,7 +344,6 @@ class TfidfLogisticRegression:
         # float64: on float32 input the solver's probabilities miss summing to 1 by ~1e-7
         self.model_.fit(self.vectorizer_.fit_transform(texts).astype(np.float64), np.array(labels, dtype=object))
         self.classes_ = classes
-        self._seen_columns = np.array([list(classes).index(label) for label in self.model_.classes_])
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -343,9 +351,7 @@ class TfidfLogisticRegression:
         if not hasattr(self, "model_"):
             raise NotFittedError("This TfidfLogisticRegression is not fitted yet; call fit(texts, labels) first.")
         seen = self.model_.predict_proba(self.vectorizer_.transform(texts).astype(np.float64))
-        probabilities = np.zeros((seen.shape[0], len(self.classes_)))
-        probabilities[:, self._seen_columns] = seen
-        return probabilities
+        return in_class_order(seen, self.model_.classes_, self.classes_)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable class of each text."""
