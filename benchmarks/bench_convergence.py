@@ -3,8 +3,9 @@
 Fine-tunes ``--model`` (default all-MiniLM-L6-v2) on one training set of the paper's data (default the
 150 bootstrap titles, Table 4's setting) for each budget in ``--steps`` (optimizer steps, warm-up 10%,
 the dev split choosing the best epoch), per seed, and prints test macro-F1 (percent, 2,700 titles)
-beside the frozen-encoder baseline ``embedding-lr``. A budget is long enough when more steps stop
-adding: that is how the quick default's ``MAX_STEPS`` was chosen. Prints a table; never asserts::
+beside the few-label baselines (``--baselines``: the frozen encoder ``embedding-lr``, ``setfit``, ...).
+A budget is long enough when more steps stop adding: that is how the quick default's protocol
+(``PROTOCOLS`` of notebook 05 in params/paper.yaml) was chosen. Prints a table; never asserts::
 
     ALSAFE_DATA_DIR=... python benchmarks/bench_convergence.py --steps 30 100 200 400 --seeds 0 1
 """
@@ -27,9 +28,11 @@ def main() -> None:
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--setting", default="baseline", choices=experiments.SETTINGS)
     parser.add_argument("--approach", default="baseline")
-    parser.add_argument("--steps", type=int, nargs="+", default=[30, 100, 200, 400])
+    parser.add_argument("--steps", type=int, nargs="*", default=[30, 100, 200, 400])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--baselines", nargs="*", default=["embedding-lr"],
+                        help="learners with their own recipe, run once per seed (embedding-lr, setfit, ...)")
     args = parser.parse_args()
 
     dataset = data.load_paper_dataset()
@@ -38,7 +41,7 @@ def main() -> None:
     classes = PAPER_TAXONOMY.names
     rows = []
     for seed in args.seeds:
-        for name, steps in [("embedding-lr", None)] + [(args.model, s) for s in args.steps]:
+        for name, steps in [(b, None) for b in args.baselines] + [(args.model, s) for s in args.steps]:
             started = time.perf_counter()
             learner = make_learner(name, random_state=seed, classes=classes, max_steps=steps, warmup_ratio=0.1,
                                    learning_rate=args.learning_rate, dev_texts=dev["text"].tolist(),

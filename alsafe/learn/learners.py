@@ -361,23 +361,30 @@ class TfidfLogisticRegression:
 
 LEARNER_ALIASES = ("tfidf-lr", "tfidf", "tfidf+lr")
 EMBEDDING_LR = "embedding-lr"  # frozen all-MiniLM-L6-v2 vectors + logistic regression (alsafe.learn.few_label)
+SETFIT = "setfit"  # SetFit's contrastive fine-tuning of all-MiniLM-L6-v2 + logistic regression (alsafe.learn.few_label)
 # Settings of fine-tuning; a learner that does not fine-tune ignores them, so one model list can mix both kinds.
 FINE_TUNING_PARAMS = ("epochs", "max_steps", "dev_texts", "dev_labels", "learning_rate", "batch_size", "max_length",
                       "weight_decay", "warmup_ratio", "device")
 
 
+def _is_setfit(lowered: str) -> bool:
+    return lowered == SETFIT or lowered.startswith(SETFIT + ":")
+
+
 def fine_tunes(name: str) -> bool:
     """Whether the learner ``name`` fine-tunes a transformer (and so takes :data:`FINE_TUNING_PARAMS`)."""
     lowered = str(name).lower()
-    return lowered not in LEARNER_ALIASES and not lowered.startswith(EMBEDDING_LR)
+    return lowered not in LEARNER_ALIASES and not lowered.startswith(EMBEDDING_LR) \
+        and not _is_setfit(lowered)
 
 
 def make_learner(name: str, **params):
     """A learner by name: ``"tfidf-lr"``, ``"embedding-lr"`` (``"embedding-lr:mpnet"`` for another
-    embedding model), or any model :class:`TransformerClassifier` accepts.
+    embedding model), ``"setfit"`` (``"setfit:mpnet"``), or any model :class:`TransformerClassifier` accepts.
 
     ``params`` go to the learner's constructor; :data:`FINE_TUNING_PARAMS` are dropped for the
-    learners that do not fine-tune (no epochs, steps or dev split: they are solved to convergence).
+    learners that do not fine-tune a classification head (no epochs, steps or dev split: the
+    regressions are solved to convergence, SetFit follows its own recipe of pairs per text).
     """
     if not fine_tunes(name):
         params = {k: v for k, v in params.items() if k not in FINE_TUNING_PARAMS}
@@ -389,4 +396,9 @@ def make_learner(name: str, **params):
 
         model = str(name)[len(EMBEDDING_LR) + 1:] or models.MINILM
         return EmbeddingLogisticRegression(model=model, **params)
+    if _is_setfit(lowered):
+        from alsafe.learn.few_label import SetFitClassifier
+
+        model = str(name)[len(SETFIT) + 1:] or models.MINILM
+        return SetFitClassifier(model=model, **params)
     return TransformerClassifier(model=name, **params)

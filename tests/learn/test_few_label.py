@@ -55,3 +55,41 @@ def test_the_strong_cheap_baseline_on_the_papers_bootstrap(paper_dataset):
                                                                              train["label"].tolist())
     f1 = classification_scores(test["label"], learner.predict(test["text"].tolist()), PAPER_TAXONOMY.names)["f1"]
     assert f1 == pytest.approx(68.1, abs=0.5)
+
+
+# -- setfit ------------------------------------------------------------------------------------
+
+def test_setfit_learns_the_classes_from_pairs_and_keeps_a_fixed_class_order():
+    from alsafe.learn.few_label import SetFitClassifier
+
+    learner = SetFitClassifier(model="minilm-l2", num_iterations=4, classes=["employment", "emergency", "housing"])
+    learner.fit(TEXTS, LABELS)
+    probe = ["the landlord will not fix the heating", "unpaid wages from my employer"]
+    proba = learner.predict_proba(probe)
+    assert proba.shape == (2, 3) and np.allclose(proba.sum(axis=1), 1)
+    assert (proba[:, 1] == 0).all()  # a class without training texts gets probability 0
+    assert learner.predict(probe).tolist() == ["housing", "employment"]
+    assert learner.n_pairs_ == 2 * 4 * len(TEXTS)
+    same = SetFitClassifier(model="minilm-l2", num_iterations=4, classes=["employment", "emergency", "housing"])
+    assert np.allclose(same.fit(TEXTS, LABELS).predict_proba(probe), proba, atol=1e-6)  # seeded
+
+
+def test_setfit_is_a_learner_name_with_its_own_recipe():
+    from alsafe.learn.few_label import SetFitClassifier
+
+    learner = make_learner("setfit", random_state=2, epochs=5, dev_texts=TEXTS, dev_labels=LABELS, num_iterations=3)
+    assert isinstance(learner, SetFitClassifier) and learner.num_iterations == 3 and learner.random_state == 2
+    assert learner.max_steps is None  # a protocol's steps are for fine-tuned heads, not for SetFit's pairs
+    assert make_learner("setfit:mpnet").model == "mpnet"
+    assert not fine_tunes("setfit") and fine_tunes("setfit-like-hub-model")
+
+
+def test_setfit_unfitted_and_bad_parameters_are_named():
+    from alsafe.learn.few_label import SetFitClassifier
+
+    with pytest.raises(NotFittedError, match="SetFitClassifier is not fitted yet"):
+        SetFitClassifier().predict(["x"])
+    with pytest.raises(ValueError, match="num_iterations must be an integer >= 1, not 0"):
+        SetFitClassifier(num_iterations=0).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="setfit could not load '/nonexistent/model'"):
+        SetFitClassifier(model="/nonexistent/model").fit(TEXTS, LABELS)
