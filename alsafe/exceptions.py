@@ -44,6 +44,10 @@ class BackendUnavailable(GenerationError):
     """A backend's endpoint or model cannot be reached or loaded."""
 
 
+class EmbeddingEndpointError(AlsafeError, RuntimeError):
+    """A served embeddings endpoint gave no usable vectors (after its retries); the message never holds a secret."""
+
+
 class CollectError(AlsafeError, ValueError):
     """A problem with the caller's files, arguments or credentials; the message says which and what to do."""
 

@@ -295,12 +295,18 @@ class TfidfTextVectorizer:
         return self.fit(texts).transform(texts)
 
 
-def make_vectorizer(name: str, **params) -> SentenceEmbedder | TfidfTextVectorizer:
-    """A vectorizer by name: ``"tfidf"``, or any model :class:`SentenceEmbedder` accepts (``"minilm"``, ``"mpnet"``, ...).
+def make_vectorizer(name: str, **params):
+    """A vectorizer by name: ``"tfidf"``, ``"<model>@<base_url>"`` (a served model behind an OpenAI-compatible
+    ``/embeddings`` endpoint, :class:`~alsafe.learn.endpoint_embedder.EndpointEmbedder`), or any model
+    :class:`SentenceEmbedder` accepts (``"minilm"``, ``"mpnet"``, ...).
 
     ``params`` go to the vectorizer's constructor. ``"tfidf"`` returns dense arrays unless ``dense=False`` is
     given, since the query strategies take numpy arrays (a dense pool costs ``4 * n_texts * max_features`` bytes).
     """
+    from alsafe.learn.endpoint_embedder import EndpointEmbedder, is_endpoint_name
+
     if str(name).lower() == "tfidf":
         return TfidfTextVectorizer(**{"dense": True, **params})
+    if is_endpoint_name(name):
+        return EndpointEmbedder.from_name(name, **params)
     return SentenceEmbedder(model=name, **params)

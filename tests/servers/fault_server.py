@@ -1,6 +1,7 @@
 """A small, deliberately misbehaving OpenAI-compatible server on loopback, for tests and benchmarks.
 
-It answers ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/completions``. Each
+It answers ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions`` and
+``POST /v1/embeddings`` (vectors derived from each input's hash, :func:`fake_embedding`). Each
 request first takes the next queued fault (if any), so a test can script exactly what the client
 meets::
 
@@ -59,6 +60,15 @@ def default_responder(prompt: str, asked: int) -> str:
     rng = np.random.default_rng(seed)
     lines = [" ".join(rng.choice(_WORDS, size=7, replace=False)).capitalize() + "?" for _ in range(asked)]
     return json.dumps(lines)
+
+
+EMBEDDING_DIMENSION = 8
+
+
+def fake_embedding(text: str) -> list[float]:
+    """A deterministic vector for ``text`` (its hash's bytes), the same on every call."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [(byte - 127.5) / 127.5 for byte in digest[:EMBEDDING_DIMENSION]]
 
 
 def asked_count(prompt: str, default: int = 1) -> int:
@@ -185,6 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if owner.delay_s:
             time.sleep(owner.delay_s)
+        if self.path.rstrip("/").endswith("/embeddings"):
+            self._embeddings(body or {}, fault)
+            return
         chat = self.path.rstrip("/").endswith("/chat/completions")
         body = body or {}
         prompt = (body.get("messages") or [{}])[-1].get("content", "") if chat else str(body.get("prompt", ""))
@@ -202,6 +215,17 @@ class _Handler(BaseHTTPRequestHandler):
             kind = "text_completion"
         self._send(200, {"id": "fault-1", "object": kind, "created": int(time.time()),
                          "model": body.get("model", owner.model), "choices": [choice], "usage": usage})
+
+    def _embeddings(self, body: dict, fault: _Fault | None) -> None:
+        texts = body.get("input") or []
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if fault is not None and fault.kind == "short":  # one vector fewer than texts sent
+            texts = texts[:-1]
+        data = [] if fault is not None and fault.kind == "empty" else [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(str(t))} for i, t in enumerate(texts)]
+        tokens = sum(len(str(t).split()) for t in texts)
+        self._send(200, {"object": "list", "data": data, "model": body.get("model", self.server_owner.model),
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _fault(self, fault: _Fault) -> None:
         if fault.kind == "429":

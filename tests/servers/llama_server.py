@@ -45,15 +45,17 @@ class LlamaServer:
         for prompts, and its threads busy-wait: on a shared machine that multiplies the time).
     n_ctx : context length.
     startup_timeout_s : how long to wait for the server to answer.
+    embedding : serve ``/v1/embeddings`` (llama.cpp then runs the model as an embedder, mean-pooled).
     """
 
     def __init__(self, model_path: str | Path | None = None, port: int | None = None, n_threads: int = 1,
-                 n_ctx: int = 2048, startup_timeout_s: float = 60.0):
+                 n_ctx: int = 2048, startup_timeout_s: float = 60.0, embedding: bool = False):
         self.model_path = model_path
         self.port = port
         self.n_threads = n_threads
         self.n_ctx = n_ctx
         self.startup_timeout_s = startup_timeout_s
+        self.embedding = embedding
         self.process: subprocess.Popen | None = None
         self._log = None
 
@@ -74,7 +76,7 @@ class LlamaServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
              "--port", str(self.port_), "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads),
-             "--n_ctx", str(self.n_ctx)],
+             "--n_ctx", str(self.n_ctx)] + (["--embedding", "true"] if self.embedding else []),
             stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
