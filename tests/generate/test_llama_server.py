@@ -144,3 +144,34 @@ def test_embeddings_from_the_real_server_are_checked_unit_length_and_cached(tmp_
         assert embedder.n_embedded_ == 2  # the repeated text is sent once
         again = EndpointEmbedder("smollm2", server.base_url, pool_tokens=True, cache=tmp_path / "cache")
         assert np.array_equal(again.transform(texts), vectors) and again.n_requests_ == 0
+
+
+def test_a_frozen_then_dead_real_server_ends_each_call_within_its_deadline(tmp_path):
+    """SIGSTOP leaves the port accepting connections that are never answered (a hung server); after stop()
+    the port refuses. Both end a call in one sentence naming the endpoint, well inside a minute, nothing cached."""
+    import os
+    import signal
+    import time
+
+    from alsafe.generate import GenerationError
+
+    seeds = SEEDS.head(1)
+    with RunStore.create(tmp_path / "run.sqlite", PAPER_TAXONOMY) as store:
+        store.add_items(seeds, role="labeled")
+        server = LlamaServer(n_threads=1).start()
+        try:
+            os.kill(server.process.pid, signal.SIGSTOP)
+            backend = OpenAIBackend("smollm2", base_url=server.base_url, max_concurrency=1, timeout_s=1.0,
+                                    deadline_s=3.0, backoff_s=0.1)
+            started = time.monotonic()
+            with pytest.raises(GenerationError, match=rf"{server.base_url} is not answering \(timed out"):
+                Generator(backend, filters=[QualityFilter()], n_variations=2).generate(store, seeds)
+            assert time.monotonic() - started < 8
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+            server.stop()
+        started = time.monotonic()
+        with pytest.raises(GenerationError, match=r"is not answering \(connection failed"):
+            Generator(backend, filters=[QualityFilter()], n_variations=2).generate(store, seeds)
+        assert time.monotonic() - started < 8
+        assert store.cost_summary()["calls"] == 0 and len(store.llm_calls()) == 0
