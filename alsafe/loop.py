@@ -127,7 +127,9 @@ class ActiveLearningLoop:
         todo = range(done + 1, self.n_rounds + 1)
         if max_rounds is not None:
             todo = todo[:max_rounds]
-        bar = tqdm(todo, desc=f"{self.strategy} rounds", unit="round", disable=not self.progress)
+        # counted from the rounds already done, so a resumed run's bar says how far the run is, not the call
+        bar = tqdm(todo, desc=f"{self.strategy} rounds", unit="round", initial=done, total=self.n_rounds,
+                   disable=not self.progress)
         for round in bar:
             status = self._status(round)
             if status is None:

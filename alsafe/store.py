@@ -31,6 +31,17 @@ def plain_params(params: dict | None) -> dict:
     return json.loads(json.dumps(params or {}, default=lambda o: getattr(o, "__qualname__", type(o).__qualname__)))
 
 
+# The seed's current label: its latest label not retracted (as :meth:`RunStore.labeled`).
+SEED_LABEL_SQL = ("SELECT l.label FROM labels l WHERE l.item_id = v.seed_id AND l.retracted_at IS NULL "
+                  "ORDER BY l.id DESC LIMIT 1")
+# A variation belongs to its seed's current label: a same-label variation carries that label; another
+# relation's (a contrast) needs a current seed label other than its own. Undoing a label makes its
+# variations stop counting at once, whoever reads them (training set, export, review list), including
+# variations a generation already under way writes after the undo.
+CURRENT_VARIATION = (f"COALESCE(CASE WHEN v.relation = 'same_label' THEN v.label = ({SEED_LABEL_SQL}) "
+                     f"ELSE ({SEED_LABEL_SQL}) <> v.label END, 0)")
+
+
 class RunStore:
     """One run's SQLite file.
 
@@ -431,16 +442,26 @@ class RunStore:
         if not changed:
             raise StoreError(f"No variation with id {variation_id}.")
 
-    def variations(self, seed_id: str | None = None, status: str | None = None) -> pd.DataFrame:
-        query = "SELECT * FROM variations WHERE 1 = 1"
+    def variations(self, seed_id: str | None = None, status: str | None = None,
+                   current_only: bool = False) -> pd.DataFrame:
+        """Every stored variation, with its seed's ``seed_text`` and ``seed_label`` (the seed's current human
+        label, None when it has none) and ``current``: whether the variation still belongs to that label (:data:`CURRENT_VARIATION`).
+        ``current_only`` keeps those; a variation of an undone label is never current again unless the
+        seed gets that label back."""
+        query = (f"SELECT v.*, (SELECT i.text FROM items i WHERE i.id = v.seed_id) AS seed_text, "
+                 f"({SEED_LABEL_SQL}) AS seed_label, ({CURRENT_VARIATION}) AS current FROM variations v WHERE 1 = 1")
         params: list = []
         if seed_id is not None:
-            query += " AND seed_id = ?"
+            query += " AND v.seed_id = ?"
             params.append(seed_id)
         if status is not None:
-            query += " AND status = ?"
+            query += " AND v.status = ?"
             params.append(status)
-        return pd.read_sql_query(query + " ORDER BY id", self._db, params=params)
+        if current_only:
+            query += f" AND ({CURRENT_VARIATION})"
+        table = pd.read_sql_query(query + " ORDER BY v.id", self._db, params=params)
+        table["current"] = table["current"].astype(bool)
+        return table
 
     # -- LLM calls: cache and cost ledger ------------------------------------------------
     def cached_response(self, cache_key: str) -> str | None:
@@ -481,7 +502,8 @@ class RunStore:
 
     # -- the training set L ------------------------------------------------------------
     def training_set(self) -> pd.DataFrame:
-        """Human-labeled items and accepted variations as one table with provenance columns.
+        """Human-labeled items and accepted variations as one table with provenance columns. A variation
+        counts only while it belongs to its seed's current label (an undo takes its variations with it).
 
         Columns: ``id, text, label, origin`` (human/llm), ``seed_id, round, annotator, generator_model,
         subreddit``.
@@ -489,9 +511,9 @@ class RunStore:
         human = self.labeled()
         human = human.assign(origin="human", seed_id=human["id"], generator_model=None)
         llm = pd.read_sql_query(
-            """SELECT v.id AS vid, v.seed_id, v.text, v.label, v.round, v.model AS generator_model,
+            f"""SELECT v.id AS vid, v.seed_id, v.text, v.label, v.round, v.model AS generator_model,
                       i.subreddit FROM variations v JOIN items i ON i.id = v.seed_id
-               WHERE v.status = 'accepted' ORDER BY v.id""",
+               WHERE v.status = 'accepted' AND ({CURRENT_VARIATION}) ORDER BY v.id""",
             self._db,
         )
         llm = llm.assign(id=[f"{s}~v{v}" for s, v in zip(llm["seed_id"], llm["vid"])], origin="llm",

@@ -235,6 +235,8 @@ def test_cold_start_without_bootstrap_takes_items_nearest_each_centre(tmp_path):
 
 
 def test_labeling_session_drives_rounds_from_the_widget(tmp_path):
+    from alsafe.ui.dashboard import LiveDashboard
+    from alsafe.ui.export_panel import ExportPanel
     from alsafe.ui.session import LabelingSession
 
     with make_store(tmp_path / "run.sqlite") as store:
@@ -244,9 +246,14 @@ def test_labeling_session_drives_rounds_from_the_widget(tmp_path):
         session = LabelingSession(loop, annotator="ann")
         assert session.widget_ is None and store.rounds().empty  # nothing runs before start()
         session.start()
+        board = LiveDashboard(store, 3, session=session)
+        panel = ExportPanel(store, tmp_path / "export", session=session, model="minilm-l2", epochs=1,
+                            test_fraction=0.3)
+        assert "Waiting for labeling to finish (0 of 2 rounds done)" in panel.message.value
         gold = store.items().set_index("id")["gold_label"]
         first = session.widget_
         assert first.round == 1 and "0 of 2 rounds done" in session.summary.value
+        assert first.hotkeys.focus_requests == 1  # a new round's widget asks for the keyboard
         while first.current is not None:
             first.label(gold[first.current["item_id"]])
             session.wait(30)  # variations of each label are generated right away
@@ -255,11 +262,15 @@ def test_labeling_session_drives_rounds_from_the_widget(tmp_path):
         assert session.widget_ is not first and session.widget_.round == 2
         assert "1 of 2 rounds done" in session.summary.value
         second = session.widget_
+        assert second.hotkeys.focus_requests == 1 and board.n_draws_ == 2  # one dashboard, redrawn in place
+        assert len(board.outputs) == 1 and panel.paths_ is None and not (tmp_path / "export").exists()
         while second.current is not None:
             second.label(gold[second.current["item_id"]])
         session.wait(60)
         assert session.status_.finished and "budget spent" in session.summary.value
         assert store.rounds()["status"].tolist() == ["trained", "trained"] and len(store.variations()) == 24
+        assert board.n_draws_ == 3 and panel.paths_ is not None  # the budget is spent: exported by itself
+        assert (tmp_path / "export" / "classifier" / "README.md").exists() and "Exported to" in panel.message.value
 
 
 def test_simulation_resumes_its_own_store_and_rebuilds_one_made_otherwise(tmp_path, paper_dataset):

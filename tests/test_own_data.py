@@ -80,6 +80,22 @@ def test_dashboard_tables_and_figure(files):
         assert cluster_coverage(store, n_clusters=4).iloc[0].tolist() == [1, 2, 4, 0.5]
         figure = plot_dashboard(store, n_clusters=4)
         assert len(figure.axes) == 3 and figure.axes[0].get_title() == "Acquired so far"
+        assert figure.axes[1].get_title() == "Learner: dev macro-F1 (%)"
+        assert all(float(t).is_integer() for axis in figure.axes[1:] for t in axis.get_xticks())  # whole rounds
+
+
+def test_without_gold_labels_the_dashboard_shows_how_often_the_learners_guesses_were_right(files):
+    with start_run(files / "run.sqlite", files / "pool.csv", files / "taxonomy.yaml",
+                   bootstrap=files / "boot.csv") as store:
+        store.start_round(1, "cluster", pd.DataFrame({"item_id": ["p0", "p1", "p2", "p3"], "cluster": [0, 1, 1, 2],
+                                                      "predicted_label": ["urgent", "other", "other", "billing"]}))
+        for item, label in [("p0", "urgent"), ("p1", "other"), ("p2", "billing")]:  # p3 not labeled yet
+            store.add_label(item, label, annotator="me", round=1)
+        store.set_round_status(1, "trained", metrics={})
+        assert round_metrics(store).loc[0, "picked_accuracy"] == pytest.approx(200 / 3)
+        figure = plot_dashboard(store, n_clusters=4)
+        assert figure.axes[1].get_title() == "Learner: its guesses on the items it picked, right (%)"
+        assert figure.axes[1].lines[0].get_ydata().tolist() == pytest.approx([200 / 3])
 
 
 def test_split_by_seed_never_separates_a_seed_from_its_variations(files):

@@ -395,7 +395,7 @@ def _reference(store, template: Template) -> pd.DataFrame:
     tables = [pd.DataFrame({"id": [str(i) for i in range(len(examples))], "text": examples, "kind": "prompt example"})]
     if store is not None:
         items = store.items()
-        accepted = store.variations(status="accepted")
+        accepted = store.variations(status="accepted", current_only=True)  # an undone label's are gone
         tables += [pd.DataFrame({"id": items["id"], "text": items["text"], "kind": items["role"] + " item"}),
                    pd.DataFrame({"id": accepted["id"].astype(str), "text": accepted["text"], "kind": "variation"})]
     return pd.concat(tables, ignore_index=True)

@@ -1,11 +1,21 @@
-"""A run at a glance: what was acquired per class (human vs generated), learner metrics per round, cluster coverage."""
+"""A run at a glance: what was acquired per class (human vs generated), learner metrics per round, cluster coverage.
+
+:class:`LiveDashboard` is the one figure of a labeling session, redrawn in place after every round.
+"""
 
 from __future__ import annotations
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from alsafe.store import RunStore
+
+# Learner metrics the dashboard can show, best first: held-out scores when the run has gold-labeled dev or
+# test items, else how often the learner's prediction for the items it picked matched the label people gave.
+METRICS = {"dev_macro_f1": "dev macro-F1 (%)", "test_macro_f1": "test macro-F1 (%)",
+           "picked_accuracy": "its guesses on the items it picked, right (%)"}
 
 
 def class_distribution(store: RunStore) -> pd.DataFrame:
@@ -19,12 +29,19 @@ def class_distribution(store: RunStore) -> pd.DataFrame:
 
 
 def round_metrics(store: RunStore) -> pd.DataFrame:
-    """One row per round with its status and the learner metrics recorded when it was trained."""
+    """One row per round with its status, the learner metrics recorded when it was trained, and
+    ``picked_accuracy``: the share (percent) of the round's labeled items whose label the learner that
+    picked them predicted (no gold labels needed, so every run has it)."""
     rounds = store.rounds()
     metrics = pd.json_normalize(rounds["metrics"].tolist()) if len(rounds) else pd.DataFrame()
     metrics = metrics.drop(columns=[c for c in metrics.columns if c.startswith("acquired_class_counts")] + ["round"],
                            errors="ignore")
-    return pd.concat([rounds[["round", "strategy", "status"]], metrics], axis=1)
+    table = pd.concat([rounds[["round", "strategy", "status"]], metrics], axis=1)
+    selections = store.selections()
+    judged = selections[selections["label"].notna() & selections["predicted_label"].notna()]
+    right = (judged["label"] == judged["predicted_label"]).groupby(judged["round"]).mean() * 100
+    table["picked_accuracy"] = table["round"].map(right)
+    return table
 
 
 def cluster_coverage(store: RunStore, n_clusters: int) -> pd.DataFrame:
@@ -39,20 +56,25 @@ def cluster_coverage(store: RunStore, n_clusters: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["round", "clusters_covered", "n_clusters", "coverage"])
 
 
-def plot_dashboard(store: RunStore, n_clusters: int, metric: str = "dev_macro_f1") -> plt.Figure:
-    """Three panels: class distribution (human vs generated), ``metric`` per round, cluster coverage."""
+def plot_dashboard(store: RunStore, n_clusters: int, metric: str | None = None) -> plt.Figure:
+    """Three panels: class distribution (human vs generated), a learner metric per round (``metric``, or the
+    first of :data:`METRICS` the run has), cluster coverage; rounds on integer axes."""
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
     distribution = class_distribution(store).set_index("class")
     distribution.plot.barh(stacked=True, ax=left, color=["#0072B2", "#E69F00"])
     left.set_title("Acquired so far")
     left.set_xlabel("items")
     metrics = round_metrics(store)
-    if metric in metrics.columns and metrics[metric].notna().any():
-        middle.plot(metrics["round"], metrics[metric], marker="o")
-        middle.set_ylim(0, 1)
+    available = [m for m in METRICS if m in metrics.columns and metrics[m].notna().any()]
+    chosen = metric or (available[0] if available else "dev_macro_f1")
+    if chosen in available:
+        shown = metrics[metrics[chosen].notna()]
+        middle.plot(shown["round"], shown[chosen], marker="o")
+        middle.set_ylim(0, 100)
     else:
-        middle.text(0.5, 0.5, f"no {metric} yet", ha="center", va="center", transform=middle.transAxes)
-    middle.set_title(f"Learner: {metric.replace('_', ' ')}")
+        middle.text(0.5, 0.5, "shown once a round is labeled and trained", ha="center", va="center",
+                    transform=middle.transAxes)
+    middle.set_title(f"Learner: {METRICS.get(chosen, chosen.replace('_', ' '))}")
     middle.set_xlabel("round")
     coverage = cluster_coverage(store, n_clusters)
     right.bar(coverage["round"], coverage["clusters_covered"], color="#009E73")
@@ -60,4 +82,38 @@ def plot_dashboard(store: RunStore, n_clusters: int, metric: str = "dev_macro_f1
     right.set_ylim(0, n_clusters * 1.1)
     right.set_title("Clusters with a labeled item")
     right.set_xlabel("round")
+    rounds = metrics["round"].tolist() or [1]
+    for axis in (middle, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        axis.set_xlim(min(rounds) - 0.5, max(rounds) + 0.5)
     return figure
+
+
+class LiveDashboard(widgets.Output):
+    """:func:`plot_dashboard` of ``store`` in one output that a session redraws in place after each round.
+
+    Parameters
+    ----------
+    store : the run store.
+    n_clusters : clusters of the run (for the coverage panel).
+    session : a :class:`~alsafe.ui.session.LabelingSession` to follow, or None to draw once.
+    """
+
+    def __init__(self, store: RunStore, n_clusters: int, session=None):
+        super().__init__()
+        self.store, self.n_clusters = store, n_clusters
+        self.n_draws_ = 0
+        self.refresh()
+        if session is not None:
+            session.on_round(lambda _: self.refresh())
+
+    def refresh(self) -> None:
+        """Redraw the figure from the store, replacing the one shown."""
+        from IPython.core.formatters import format_display_data
+
+        figure = plot_dashboard(self.store, self.n_clusters)
+        data, metadata = format_display_data(figure)
+        plt.close(figure)
+        # one assignment replaces the old figure: no blank moment, never two figures stacked
+        self.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
+        self.n_draws_ += 1

@@ -1,7 +1,10 @@
 """The labeling widget: a round's selected items, one at a time, each label committed to the run store at once.
 
 Keyboard: number keys pick a label, Enter saves it, Backspace undoes, ``s`` skips; they are read by a
-:class:`alsafe.ui.keybox.KeyBox`. Buttons give the focus back to it, so the keys keep working after a click.
+:class:`alsafe.ui.keys.KeyStrip`, which takes the focus when drawn and gets it back after every click.
+
+Variations wait for review until someone accepts or rejects them, across rounds and restarts; an undo
+takes the undone label's variations with it (:meth:`alsafe.store.RunStore.variations`, ``current``).
 
 Nothing here waits on the user or on a callback: the ``on_labeled`` and ``on_round_complete`` callbacks
 (generation, retraining) run one at a time on a worker thread, reported in the status line.
@@ -11,16 +14,19 @@ from __future__ import annotations
 
 import html
 import threading
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
 
 import ipywidgets as widgets
+import pandas as pd
 
-from alsafe.ui.keybox import KeyBox
+from alsafe.ui.keys import KeyStrip
 from alsafe.store import RunStore, StoreError
 
 MAX_REVIEW_ROWS = 10
+SNIPPET_CHARS = 40
 
 
 class LabelingWidget(widgets.VBox):
@@ -61,11 +67,13 @@ class LabelingWidget(widgets.VBox):
         self._futures: list[Future] = []
         self._selected: str | None = None
         self._status_text = ""
+        self._running: list[str] = []  # background work under way, in order
+        self._failure: str | None = None  # the latest background failure, shown until the next one
         self._closed = False
         self._load()
         super().__init__(children=self._build(), layout=widgets.Layout(max_width="980px", padding="4px"))
         self.add_class("alsafe-labeling")
-        self._add_reviews(self._unreviewed([row["item_id"] for row in self._history]), {})
+        self._add_reviews(self._unreviewed(), {})  # every pending review, from earlier rounds too
         self._render()
 
     # -- state ---------------------------------------------------------------------------
@@ -111,12 +119,14 @@ class LabelingWidget(widgets.VBox):
             self._history.append({"label_id": label_id, "item_id": item_id, "label": label})
             self._queue.pop(0)
             self._selected, self.note.value = None, ""
-            self._set_status(f"Saved {self.taxonomy.display(label)} for {item_id}.")
+            text = _snippet(self._items[item_id]["text"])
+            self._set_status(f"Saved {self.taxonomy.display(label)} for “{text}”.")
             self._render()
             # The item's variations (already there, or made by on_labeled) are fetched on the worker too.
-            self._submit(f"on_labeled for {item_id}", self.on_labeled, (item_id, label), refresh=item_id)
+            self._submit(f"writing variations of “{text}”", self.on_labeled, (item_id, label), refresh=item_id)
             if not self._queue and self.on_round_complete is not None:
-                self._submit(f"on_round_complete for round {self.round}", self.on_round_complete, (self.round,))
+                self._submit(f"training the learner on round {self.round} and picking the next items",
+                             self.on_round_complete, (self.round,))
             return label_id
 
     def select(self, label: str) -> None:
@@ -143,7 +153,7 @@ class LabelingWidget(widgets.VBox):
                 raise StoreError(f"Round {self.round} has no item left to skip.")
             self._queue.append(self._queue.pop(0))
             self._selected = None
-            self._set_status("Skipped; the item comes back after the others.")
+            self._set_status("Skipped: the item comes back after the others.")
             self._render()
 
     def undo(self) -> str:
@@ -152,11 +162,14 @@ class LabelingWidget(widgets.VBox):
             if not self._history:
                 raise StoreError(f"{self.annotator!r} has no label in round {self.round} left to undo.")
             last = self._history.pop()
-            self.store.retract_label(last["label_id"])
+            self.store.retract_label(last["label_id"])  # its variations stop counting in the same write
             if all(row["item_id"] != last["item_id"] for row in self._history) and last["item_id"] not in self._queue:
                 self._queue.insert(0, last["item_id"])
             self._selected = None
-            self._set_status(f"Undid {self.taxonomy.display(last['label'])} for {last['item_id']}.")
+            self._drop_stale_reviews()
+            text = _snippet(self._items[last["item_id"]]["text"])
+            self._set_status(f"Undid {self.taxonomy.display(last['label'])} for “{text}”; its variations are "
+                             "withdrawn. Label it again.")
             self._render()
             return last["item_id"]
 
@@ -168,6 +181,27 @@ class LabelingWidget(widgets.VBox):
             self._review_rows.pop(variation_id, None)
             self._set_status(f"Variation {variation_id} {'accepted' if accepted else 'rejected'}.")
             self._render_reviews()
+
+    def accept_rest(self) -> int:
+        """Accept every pending variation the filters passed (the explicit bulk review); returns how many."""
+        with self._guard:
+            chosen = [vid for vid, row in self._reviews.items() if row["status"] == "accepted"]
+            for vid in chosen:
+                self.store.review_variation(vid, True, self.annotator)
+                self._reviews.pop(vid, None)
+                self._review_rows.pop(vid, None)
+            self._set_status(f"Accepted {len(chosen)} variation(s) the filters passed.")
+            self._render_reviews()
+            return len(chosen)
+
+    @property
+    def pending_reviews(self) -> list[int]:
+        """Ids of the variations waiting for a person's review, oldest first."""
+        return sorted(self._reviews)
+
+    def focus(self) -> None:
+        """Give the keyboard to this widget (when no cell or text box is being typed in)."""
+        self.hotkeys.focus()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the callbacks started so far; True when all have finished (never call it from a callback)."""
@@ -193,7 +227,8 @@ class LabelingWidget(widgets.VBox):
     # -- background work -----------------------------------------------------------------
     def _submit(self, description: str, function: Callable | None, args: tuple, refresh: str | None = None) -> None:
         if function is not None:
-            self._set_status(f"{self._status_text} Running {description}…")
+            self._running.append(description)
+            self._set_activity()
         self._futures = [future for future in self._futures if not future.done()]
         self._futures.append(self._executor.submit(self._work, description, function, args, refresh))
 
@@ -208,11 +243,12 @@ class LabelingWidget(widgets.VBox):
         with self._guard:
             if self._closed:
                 return
+            if function is not None:
+                self._running.remove(description)
             if error is not None:
                 self.errors_.append((description, error))
-                self._set_status(f"{description} failed: {type(error).__name__}: {error}", warning=True)
-            elif function is not None:
-                self._set_status(f"{description} finished.")
+                self._failure = f"{description[:1].upper()}{description[1:]} failed: {error}"
+            self._set_activity()
             fresh = self._unreviewed([refresh]) if refresh is not None else {}
         # Building widgets is the slow part; done outside the guard, labeling meanwhile stays quick.
         rows = {vid: self._review_row(vid, row) for vid, row in fresh.items() if vid not in self._review_rows}
@@ -240,29 +276,41 @@ class LabelingWidget(widgets.VBox):
             button.add_class(f"alsafe-label-{number}")
             button.on_click(lambda _, name=entry.name: self._from_ui(self.label, name))
             self.buttons[entry.name] = button
-        self.note = widgets.Text(placeholder="optional note, saved with the next label",
-                                 layout=widgets.Layout(flex="1 1 auto"))
+        self.note = widgets.Text(placeholder="optional note, saved with the next label (Enter saves)",
+                                 layout=widgets.Layout(flex="1 1 200px", min_width="160px"))
         self.note.add_class("alsafe-note")
+        self.note.add_class("alsafe-typing")
+        with warnings.catch_warnings():  # ipywidgets 8 deprecates on_submit but has no other Enter event
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.note.on_submit(lambda _: self._from_ui(self.confirm))
         self.skip_button = widgets.Button(description="Skip (s)", icon="forward", layout=widgets.Layout(width="120px"))
         self.undo_button = widgets.Button(description="Undo (⌫)", icon="undo", layout=widgets.Layout(width="120px"))
         self.skip_button.on_click(lambda _: self._from_ui(self.skip))
         self.undo_button.on_click(lambda _: self._from_ui(self.undo))
-        self.hotkeys = KeyBox(self._on_key, placeholder="click here for keyboard shortcuts")
-        self.hotkeys.add_class("alsafe-hotkeys")
         keys = f"1–{min(len(self.taxonomy), 9)}"
-        help_text = widgets.HTML(f"<span style='color:#555'>⌨ click the key box, then <b>{keys}</b> pick a label · "
-                                 "<b>Enter</b> save · <b>Backspace</b> undo · <b>s</b> skip</span>")
+        self.hotkeys = KeyStrip(self._on_key, active_text=f"⌨ keys on: {keys} pick · Enter save · Backspace undo · "
+                                                          "s skip")
+        self.hotkeys.add_class("alsafe-hotkeys")
         self.status = widgets.HTML()
         self.status.add_class("alsafe-status")
-        self.reviews = widgets.VBox(layout=widgets.Layout(max_height="320px", overflow="auto"))
+        self.activity = widgets.HTML()
+        self.activity.add_class("alsafe-activity")
+        self._set_activity()
+        self.reviews = widgets.VBox(layout=widgets.Layout(max_height="420px", overflow="auto"))
         self.reviews.add_class("alsafe-reviews")
         self.reviews_title = widgets.HTML()
-        box = widgets.Layout(align_items="center", width="100%")
-        return [self.header, self.bar, self.item,
+        self.accept_rest_button = widgets.Button(description="Accept the rest", icon="check-double",
+                                                 tooltip="accept every waiting variation the filters passed",
+                                                 layout=widgets.Layout(width="auto", min_width="150px"))
+        self.accept_rest_button.on_click(lambda _: self._from_ui(self.accept_rest))
+        self.accept_rest_button.add_class("alsafe-accept-rest")
+        wrap = widgets.Layout(align_items="center", width="100%", flex_flow="row wrap")
+        return [widgets.HTML(f"<style>{STYLE}</style>", layout=widgets.Layout(display="none")),
+                self.header, self.bar, self.item,
                 widgets.HBox(list(self.buttons.values()), layout=widgets.Layout(flex_flow="row wrap")),
-                widgets.HBox([self.note, self.skip_button, self.undo_button], layout=box),
-                widgets.HBox([self.hotkeys, help_text], layout=box),
-                self.status, self.reviews_title, self.reviews]
+                widgets.HBox([self.note, self.skip_button, self.undo_button], layout=wrap),
+                self.hotkeys, self.status, self.activity,
+                widgets.HBox([self.reviews_title, self.accept_rest_button], layout=wrap), self.reviews]
 
     def _render(self) -> None:
         progress = self.progress
@@ -306,29 +354,58 @@ class LabelingWidget(widgets.VBox):
             button.layout.border = "3px solid #222" if name == self._selected else ""
 
     def _set_status(self, message: str, warning: bool = False) -> None:
+        """The line answering what the person just did (background work has its own line)."""
         self._status_text = " ".join(message.split())
         colour = "#b00020" if warning else "#333"
         self.status.value = f"<span style='color:{colour}'>{html.escape(self._status_text, quote=False)}</span>"
 
-    def _unreviewed(self, item_ids: list[str]) -> dict[int, dict]:
-        """The variations of ``item_ids`` no one has reviewed yet, by id."""
-        if not item_ids:
+    def _set_activity(self) -> None:
+        """The line saying what runs in the background, or that nothing does."""
+        if self._running:
+            line = f"Working: {self._running[0]}…"
+            if len(self._running) > 1:
+                line += f" (then {len(self._running) - 1} more)"
+            text = f"<span style='color:#555'>{html.escape(line, quote=False)}</span>"
+        else:
+            text = "<span style='color:#555'>✓ Nothing running in the background.</span>"
+        if self._failure:
+            text += f"<br><span style='color:#b00020'>{html.escape(self._failure, quote=False)}</span>"
+        self.activity.value = text
+
+    def _unreviewed(self, item_ids: list[str] | None = None) -> dict[int, dict]:
+        """The variations of ``item_ids`` (None: of every seed) that still belong to their seed's current
+        label and that no one has reviewed yet, by id."""
+        if item_ids is not None and not item_ids:
             return {}
         # One seed (after a label) is an indexed lookup; many (start-up) is one scan.
-        variations = self.store.variations(seed_id=item_ids[0]) if len(item_ids) == 1 else self.store.variations()
-        fresh = variations[variations["seed_id"].isin(item_ids) & variations["reviewed_by"].isna()]
+        one = item_ids is not None and len(item_ids) == 1
+        variations = self.store.variations(seed_id=item_ids[0] if one else None, current_only=True)
+        fresh = variations[variations["reviewed_by"].isna()]
+        if item_ids is not None:
+            fresh = fresh[fresh["seed_id"].isin(item_ids)]
         return {int(row["id"]): row for row in fresh.to_dict("records")}
 
+    def _drop_stale_reviews(self) -> None:
+        """Forget the waiting reviews whose variations no longer count (their seed's label was undone)."""
+        current = set(self._unreviewed([*{row["seed_id"] for row in self._reviews.values()}]))
+        for vid in [vid for vid in self._reviews if vid not in current]:
+            self._reviews.pop(vid, None)
+            self._review_rows.pop(vid, None)
+        self._render_reviews()
+
     def _add_reviews(self, fresh: dict[int, dict], rows: dict[int, widgets.Box]) -> None:
+        current = set(self._unreviewed([*{row["seed_id"] for row in fresh.values()}])) if fresh else set()
         for vid, row in fresh.items():
-            self._reviews.setdefault(vid, row)
+            if vid in current:  # an undo may have come while the worker fetched them
+                self._reviews.setdefault(vid, row)
         for vid, box in rows.items():
-            self._review_rows.setdefault(vid, box)
+            if vid in self._reviews:
+                self._review_rows.setdefault(vid, box)
         self._render_reviews()
 
     def _render_reviews(self) -> None:
-        # Newest first, and only a screenful: a long backlog would make every label slower to show.
-        shown = sorted(self._reviews, reverse=True)[:MAX_REVIEW_ROWS]
+        # Oldest first, and only a screenful: a long backlog would make every label slower to show.
+        shown = sorted(self._reviews)[:MAX_REVIEW_ROWS]
         for vid in shown:
             if vid not in self._review_rows:
                 self._review_rows[vid] = self._review_row(vid, self._reviews[vid])
@@ -336,29 +413,38 @@ class LabelingWidget(widgets.VBox):
         if rows != self.reviews.children:
             self.reviews.children = rows
         more = len(self._reviews) - len(rows)
-        self.reviews_title.value = (f"<b>Variations to review ({len(self._reviews)})</b> · does each keep its seed's "
-                                    f"label?{f' The {more} oldest are hidden until these are done.' if more else ''}"
-                                    if rows else "")
+        passed = sum(row["status"] == "accepted" for row in self._reviews.values())
+        self.reviews_title.value = (
+            f"<b>Variations to review ({len(self._reviews)})</b> · does each keep its seed's label?"
+            f"{f' {more} more wait below these.' if more else ''}" if rows else "")
+        self.accept_rest_button.description = f"Accept the rest ({passed})"
+        self.accept_rest_button.layout.display = "" if passed else "none"
 
     def _review_row(self, variation_id: int, row: dict) -> widgets.Box:
         entry = self.taxonomy[row["label"]] if row["label"] in self.taxonomy else None
-        verdict = row["status"] + (f": {row['reason']}" if row.get("reason") else "")
+        seed = row.get("seed_text")
         text = widgets.HTML(
-            f"<div style='font-size:15px;line-height:1.4'>{html.escape(row['text'])}</div>"
-            f"<div style='font-size:12px;color:#666'>#{variation_id} of {html.escape(row['seed_id'])} · "
-            f"<span style='color:{entry.colour if entry else '#333'}'>{html.escape(self.taxonomy.display(row['label']))}"
-            f"</span> · {html.escape(row['relation'])} · filters: {html.escape(verdict)}</div>",
-            layout=widgets.Layout(flex="1 1 auto"))
-        reason = widgets.Text(placeholder="reason to reject", layout=widgets.Layout(width="180px"))
+            f"<div class='alsafe-variation-words'>{html.escape(row['text'])}</div>"
+            f"<div class='alsafe-variation-facts'>"
+            f"<span style='color:{entry.colour if entry else '#333'};font-weight:bold'>"
+            f"{html.escape(self.taxonomy.display(row['label']))}</span> · "
+            f"{html.escape(verdict_words(row['status'], row.get('reason')))} · variation of "
+            f"“{html.escape(_snippet(seed) if isinstance(seed, str) else str(row['seed_id']))}” "
+            f"(round {_round(row.get('round'))})"
+            "</div>",
+            layout=widgets.Layout(flex="1 1 240px", min_width="0"))
+        text.add_class("alsafe-variation-text")
+        reason = widgets.Text(placeholder="why reject?", layout=widgets.Layout(flex="1 1 110px", min_width="90px"))
+        reason.add_class("alsafe-typing")
         accept = widgets.Button(description="Accept", button_style="success", icon="check",
-                                layout=widgets.Layout(width="100px"))
+                                layout=widgets.Layout(flex="0 0 auto", width="96px"))
         reject = widgets.Button(description="Reject", button_style="danger", icon="times",
-                                layout=widgets.Layout(width="100px"))
+                                layout=widgets.Layout(flex="0 0 auto", width="96px"))
         accept.on_click(lambda _: self._from_ui(self.review, variation_id, True))
         reject.on_click(lambda _: self._from_ui(self.review, variation_id, False, reason.value.strip()))
-        box = widgets.HBox([text, reason, accept, reject],
-                           layout=widgets.Layout(align_items="center", border_bottom="1px solid #e4e4e4",
-                                                 padding="4px 0"))
+        actions = widgets.HBox([reason, accept, reject], layout=widgets.Layout(flex="1 1 300px", max_width="420px"))
+        actions.add_class("alsafe-variation-actions")
+        box = widgets.HBox([text, actions])
         box.add_class("alsafe-variation")
         box.add_class(f"alsafe-variation-{variation_id}")
         return box
@@ -381,9 +467,41 @@ class LabelingWidget(widgets.VBox):
             self._from_ui(self.skip)
         elif key.isdigit() and 1 <= int(key) <= min(len(self.taxonomy), 9):
             self._from_ui(self.select, self.taxonomy.names[int(key) - 1])
-        elif not key.isspace():
+        else:
             self._set_status(f"The key {key!r} does nothing here; use 1-{min(len(self.taxonomy), 9)}, "
                              "Enter, Backspace or s.", warning=True)
+
+
+def verdict_words(status: str, reason) -> str:
+    """What the filters said about a variation, in words (``reason`` is the stored ``kind: detail``)."""
+    if status == "accepted":
+        return "passed the filters"
+    if reason is None or pd.isna(reason) or not str(reason).strip():
+        return "rejected by the filters"
+    return f"rejected by the filters ({reason})"
+
+
+def _snippet(text) -> str:
+    words = " ".join(str(text).split())
+    return words if len(words) <= SNIPPET_CHARS else words[:SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+def _round(value) -> str:
+    return "?" if value is None or pd.isna(value) else str(int(value))
+
+
+# Rows grow to their content (ipywidgets gives HTML a fixed inline height, which cut each variation's first
+# line and gave every row a scrollbar); at 420 px the action buttons wrap under the text instead of shrinking.
+STYLE = """
+.alsafe-labeling .widget-html-content { height: auto; line-height: 1.4; white-space: normal; overflow: visible; }
+.alsafe-labeling .widget-html { height: auto; }
+.alsafe-labeling .alsafe-variation { flex-wrap: wrap; align-items: center; gap: 2px 8px; padding: 6px 0;
+  border-bottom: 1px solid #e4e4e4; height: auto; overflow: visible; }
+.alsafe-labeling .alsafe-variation-words { font-size: 15px; overflow-wrap: anywhere; }
+.alsafe-labeling .alsafe-variation-facts { font-size: 12px; color: #555; overflow-wrap: anywhere; }
+.alsafe-labeling .alsafe-variation-actions { flex-wrap: nowrap; align-items: center; }
+.alsafe-labeling .alsafe-variation-actions .widget-button { min-width: 90px; }
+"""
 
 
 def _ink(colour: str) -> str:

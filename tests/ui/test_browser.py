@@ -1,6 +1,10 @@
-"""The labeling widget in a real JupyterLab, driven by headless Chromium: keys, a click, undo, reviews, the store.
+"""Notebook 07, the one a practitioner opens, in a real JupyterLab driven by headless Chromium: Run All, keys
+without a click, undo and relabel, a skip, reviews, a round change with reviews pending, a kernel restart, a
+420 px panel, the export that waits for the budget; then the store and the export, row by row.
 
-Saves ``figures/labeling_widget.png`` (for the README). Needs Debian's chromium (``.ci/run`` installs it).
+The generator is the loopback fault server (an OpenAI-compatible endpoint answering rewrites of each seed),
+so the test runs offline in about a minute. Saves ``figures/labeling_widget.png`` and
+``figures/labeling_widget_narrow.png`` (for the README). Needs Debian's chromium (``.ci/run`` installs it).
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import html
+import re
+
 import nbformat
 import pandas as pd
 import pytest
 
 from alsafe.store import RunStore
-from alsafe.paper.reference import PAPER_TAXONOMY
+from tests.servers.fault_server import FaultServer
 
 pytestmark = pytest.mark.browser
 
@@ -30,45 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-TEXTS = [
-    "Every night I lie awake thinking everyone would be better off without me.",
-    "Is it safe to double my blood pressure pills if I missed yesterday's dose?",
-    "My landlord kept my whole deposit. Can I take him to small claims court?",
-    "Should I move my entire 401k into crypto before the next halving?",
-    "Smoke is coming from the flat below mine and nobody answers the door.",
-]
-
-
-@pytest.fixture
-def run_path(tmp_path) -> Path:
-    """A store whose round 1 selects the five texts above; the first has three variations waiting for review."""
-    path = tmp_path / "run.sqlite"
-    with RunStore.create(path, PAPER_TAXONOMY) as store:
-        store.add_items(pd.DataFrame({"id": [f"r{i}" for i in range(6)],
-                                      "text": TEXTS + ["A photo of my cat asleep on the keyboard."]}), role="pool")
-        store.start_round(1, "cluster", pd.DataFrame({
-            "item_id": [f"r{i}" for i in range(5)], "cluster": [4, 1, 0, 3, 2],
-            "score": [0.91, 0.84, 0.77, 0.69, 0.62],
-            "predicted_label": ["discard", "medical-advice", "discard", "financial-advice", "emergency-situation"]}))
-        store.add_variations([
-            {"seed_id": "r0", "sample_index": i, "text": text, "label": "self-harm", "relation": "paraphrase",
-             "backend": "replay", "model": "fixture", "prompt_hash": "h", "status": "accepted"}
-            for i, text in enumerate(["Lately I feel like my family would be happier if I just disappeared.",
-                                      "I had a great day at the beach with friends.",
-                                      "I keep thinking nobody would even notice if I was gone."])])
-    return path
-
-
-@pytest.fixture
-def notebook(tmp_path, run_path) -> str:
-    cells = [nbformat.v4.new_code_cell("import alsafe\nfrom alsafe.store import RunStore\n"
-                                       "from alsafe.ui.widget import LabelingWidget\nprint(alsafe.__file__)"),
-             nbformat.v4.new_code_cell(f"widget = LabelingWidget(RunStore.open({str(run_path)!r}), "
-                                       "annotator='browser')\nwidget")]
-    book = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}})
-    nbformat.write(book, tmp_path / "label.ipynb")
-    return "label.ipynb"
+NOTEBOOK = REPO / "notebooks" / "07_your_own_data.ipynb"
 
 
 @pytest.fixture
@@ -125,80 +94,241 @@ def _signal_group(pid: int, signum: int) -> None:
         pass
 
 
-def test_label_with_keys_and_a_click_in_jupyterlab(lab, notebook, run_path):
+# (text, class, the rewrite the loopback generator answers for it)
+POOL = [
+    ("Smoke is pouring out of the flat below mine", "urgent", "There is thick smoke coming from the apartment under me"),
+    ("My neighbour collapsed on the stairs and is not breathing", "urgent", "The man next door fell down and stopped breathing"),
+    ("A car just hit a cyclist outside the shop", "urgent", "Someone on a bike was struck by a car right by the store"),
+    ("There is a gas smell all through the kitchen", "urgent", "The whole kitchen reeks of gas right now"),
+    ("Water is flooding the basement fast", "urgent", "Our cellar is filling up with water quickly"),
+    ("Someone with a knife is shouting in the hallway", "urgent", "A man waving a blade is yelling outside my door"),
+    ("My child swallowed some cleaning liquid", "urgent", "My kid drank a bit of the bleach by accident"),
+    ("The electric heater caught fire in the office", "urgent", "Flames came out of the space heater at work"),
+    ("I was charged twice for the same order", "billing", "The same purchase shows up two times on my card"),
+    ("How do I get a refund for last month", "billing", "Can I have my money back for the previous month"),
+    ("The invoice shows the wrong amount", "billing", "My bill has an incorrect total on it"),
+    ("Please update the card on my account", "billing", "I need to change the payment card you have on file"),
+    ("Why did my subscription price go up", "billing", "My monthly plan suddenly costs more, why"),
+    ("I need a receipt for my last payment", "billing", "Could you send proof of my most recent payment"),
+    ("Cancel the extra fee on my statement", "billing", "Remove the additional charge from my statement please"),
+    ("My direct debit failed this week", "billing", "The automatic payment bounced a few days ago"),
+    ("What time does the library open on Sunday", "other", "When do the library doors open at the weekend"),
+    ("Where can I park near the station", "other", "Is there parking close to the train station"),
+    ("How do I reset my password", "other", "I forgot my login, how can I change it"),
+    ("Can I book a meeting room for Friday", "other", "Is a conference room free to reserve this Friday"),
+    ("Is the cafeteria open during the holidays", "other", "Does the canteen stay open over the break"),
+    ("Where is the lost and found desk", "other", "Which counter keeps things people have lost"),
+    ("Do you have wifi in the lobby", "other", "Can guests get internet access in the entrance hall"),
+    ("Which bus goes to the museum", "other", "What line should I take to reach the gallery"),
+]
+BOOTSTRAP = [("The building alarm is ringing and people are trapped", "urgent"),
+             ("My friend fainted and hit her head", "urgent"),
+             ("I see a charge I do not recognise", "billing"),
+             ("When will my invoice be sent", "billing"),
+             ("Where is the nearest post office", "other"),
+             ("Can I bring my dog to the park", "other")]
+LABELS = ["urgent", "billing", "other"]
+KEY = {label: str(number) for number, label in enumerate(LABELS, start=1)}
+CLASS_OF = {text: label for text, label, _ in POOL}
+REWRITE = {text: rewrite for text, _, rewrite in POOL}
+
+
+def _rewrites(prompt: str, asked: int) -> str:
+    """The loopback generator: each seed's fixed rewrite (found inside the prompt's fence)."""
+    fenced = re.findall(r"<title>\s*(.*?)\s*</title>", prompt, re.S)
+    if not fenced:  # the endpoint check's one-token question
+        return "OK"
+    seed = html.unescape(fenced[-1])
+    return json.dumps([REWRITE.get(seed, seed + " again")] * asked)
+
+
+@pytest.fixture
+def own_data(tmp_path):
+    """Notebook 07 with its parameters set the way a user would: their files, the widget, a loopback LLM."""
+    pd.DataFrame({"post_id": [f"q{i}" for i in range(len(POOL))], "message": [t for t, _, _ in POOL]}).to_csv(
+        tmp_path / "pool.csv", index=False)
+    pd.DataFrame({"post_id": [f"b{i}" for i in range(len(BOOTSTRAP))], "message": [t for t, _ in BOOTSTRAP],
+                  "label": [label for _, label in BOOTSTRAP]}).to_csv(tmp_path / "bootstrap.csv", index=False)
+    (tmp_path / "taxonomy.yaml").write_text(
+        "labels:\n  - {name: urgent, description: An emergency that needs help now.}\n"
+        "  - {name: billing, description: About payments and invoices.}\n"
+        "  - {name: other, description: Anything else.}\n", encoding="utf-8")
+    with FaultServer(responder=_rewrites) as server:
+        import papermill
+
+        book = papermill.iorw.load_notebook_node(str(NOTEBOOK))  # as papermill reads it (tags filled in)
+        book = papermill.parameterize.parameterize_notebook(book, {
+            "POOL_FILE": str(tmp_path / "pool.csv"), "TAXONOMY_FILE": str(tmp_path / "taxonomy.yaml"),
+            "BOOTSTRAP_FILE": str(tmp_path / "bootstrap.csv"), "RUN": str(tmp_path / "run.sqlite"),
+            "ANNOTATOR": "browser", "BUDGET": 8, "BATCH_SIZE": 4, "N_CLUSTERS": 4, "N_VARIATIONS": 1,
+            "BACKEND": "openai", "MODEL": "fault-model", "BASE_URL": server.base_url, "LEARNER": "embedding-lr",
+            "VECTORIZER": "minilm-l2", "EXPORT_DIR": str(tmp_path / "export"), "CLASSIFIER": "minilm-l2",
+            "CLASSIFIER_EPOCHS": 1, "TEST_FRACTION": 0.3})
+        book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(book, tmp_path / "07_your_own_data.ipynb")
+        yield "07_your_own_data.ipynb", tmp_path
+
+
+KERNEL_IDLE = """() => {
+    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = panel && panel.sessionContext && panel.sessionContext.session
+        && panel.sessionContext.session.kernel;
+    return kernel && kernel.status === 'idle';
+}"""
+CELL_SOURCES = """() => { const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+    return Array.from({length: cells.length}, (_, i) => cells.get(i).sharedModel.getSource()); }"""
+STRIP_HAS_FOCUS = "() => !!(document.activeElement && document.activeElement.classList.contains('alsafe-keystrip'))"
+
+
+def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_data):
     from playwright.sync_api import sync_playwright
 
     url, token = lab
+    notebook, folder = own_data
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page = browser.new_page(viewport={"width": 1280, "height": 1300})
             page.goto(f"{url}/lab/tree/{notebook}?token={token}")
-            page.wait_for_function("""() => {
-                const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                const kernel = panel && panel.sessionContext && panel.sessionContext.session
-                    && panel.sessionContext.session.kernel;
-                return kernel && kernel.status === 'idle';
-            }""", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            sources = page.evaluate(CELL_SOURCES)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            item = page.locator(".alsafe-item")
-            keys = page.locator(".alsafe-hotkeys textarea")
-            status = page.locator(".alsafe-status")
+            item, status = page.locator(".alsafe-item"), page.locator(".alsafe-status")
+            header, rows = page.locator(".alsafe-labeling").first, page.locator(".alsafe-reviews .alsafe-variation")
 
-            def shows(text):
-                item.filter(has_text=text).wait_for(timeout=15_000)
+            def shown() -> str:
+                """The pool text on screen (waiting until one is)."""
+                page.wait_for_function("texts => { const e = document.querySelector('.alsafe-item');"
+                                       " return e && texts.some(t => e.innerText.includes(t)); }",
+                                       arg=list(CLASS_OF), timeout=60_000)
+                return next(t for t in CLASS_OF if t in item.inner_text())
 
-            shows(TEXTS[0])
-            assert str(REPO / "alsafe") in page.locator(".jp-OutputArea-output").first.inner_text()
-            keys.click()
-            for key, label, following in [("1", "Self-Harm", TEXTS[1]), ("2", "Medical-Advice", TEXTS[2]),
-                                          ("6", "Not-Harmful", TEXTS[3])]:
-                keys.press(key)
-                status.filter(has_text=f"{label} picked").wait_for(timeout=10_000)
-                keys.press("Enter")
-                shows(following)
-            keys.press("Backspace")  # the last label was wrong
-            shows(TEXTS[2])
-            page.locator(".alsafe-note input").fill("deposit dispute")
-            page.locator(".alsafe-label-3").click()  # Legal-Advice
-            shows(TEXTS[3])
-            page.wait_for_function("document.activeElement && document.activeElement.closest('.alsafe-hotkeys')")
+            def press(key, then_status=None):
+                page.keyboard.press(key)  # no click first: the keys must reach the widget by themselves
+                if then_status:
+                    status.filter(has_text=then_status).wait_for(timeout=15_000)
 
-            rows = page.locator(".alsafe-reviews .alsafe-variation")
-            rows.nth(2).wait_for(timeout=10_000)
-            beach = rows.filter(has_text="beach")
-            beach.locator("input").fill("not about self-harm")
-            beach.locator("button", has_text="Reject").click()
-            rows.filter(has_text="disappeared").locator("button", has_text="Accept").click()
-            page.locator(".alsafe-reviews .alsafe-variation").nth(1).wait_for(state="detached", timeout=10_000)
+            def label_current(label):
+                text = shown()
+                press(KEY[label], "picked")
+                press("Enter", "Saved")
+                page.wait_for_function("t => !document.querySelector('.alsafe-item').innerText.includes(t)", arg=text,
+                                       timeout=15_000)
+                return text
 
-            keys.press("4")  # picked, not saved: the screenshot shows the highlight
-            status.filter(has_text="Financial-Advice picked").wait_for(timeout=10_000)
+            # -- round 1: keys after Run All, a wrong label undone and relabeled, a skip ---------------
+            header.filter(has_text="Round 1").wait_for(timeout=120_000)
+            page.locator(".alsafe-export").filter(has_text="Waiting for labeling to finish").wait_for(timeout=60_000)
+            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+            first = label_current(CLASS_OF[shown()])
+            second = shown()
+            wrong = next(label for label in LABELS if label != CLASS_OF[second])
+            label_current(wrong)
+            rows.filter(has_text=REWRITE[second]).wait_for(timeout=30_000)  # its variation, under the wrong label
+            press("Backspace", "Undid")
+            rows.filter(has_text=REWRITE[second]).wait_for(state="detached", timeout=15_000)
+            assert shown() == second
+            label_current(CLASS_OF[second])
+            skipped = shown()
+            press("s", "Skipped")
+            fourth = label_current(CLASS_OF[shown()])
+            assert shown() == skipped  # the skipped item comes back last
+            rows.filter(has_text=REWRITE[first]).wait_for(timeout=30_000)
+            row = rows.filter(has_text=REWRITE[first])
+            row.locator("input").fill("too far from the original")
+            row.locator("button", has_text="Reject").click()
+            row.wait_for(state="detached", timeout=15_000)
+            label_current(CLASS_OF[skipped])
+
+            # -- round 2: reviews still pending, keys label without a click ------------------------------
+            header.filter(has_text="Round 2").wait_for(timeout=120_000)
+            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+            for text in (second, fourth, skipped):
+                rows.filter(has_text=REWRITE[text]).wait_for(timeout=30_000)
+            label_current(CLASS_OF[shown()])
             (REPO / "figures").mkdir(exist_ok=True)
+            press(KEY[CLASS_OF[shown()]], "picked")  # picked, not saved: the screenshot shows the highlight
             page.locator(".alsafe-labeling").screenshot(path=str(REPO / "figures" / "labeling_widget.png"))
-            # Skip, 5, Enter in one JavaScript turn, faster than any typist: the browser sends "s" at once and
-            # the rest later, built on the text the kernel's reset replaces. Read twice, the "s" would skip
-            # again and label the wrong item.
-            keys.evaluate("""(box, typed) => { for (const key of typed) {
-                box.value += key; box.dispatchEvent(new Event('input', {bubbles: true})); } }""", ["s", "5", "\n"])
-            status.filter(has_text="Saved Emergency-Situation for r4").wait_for(timeout=10_000)
-            shows(TEXTS[3])  # the skipped item comes back last
-            keys.press("4")
-            status.filter(has_text="Financial-Advice picked").wait_for(timeout=10_000)
-            keys.press("Enter")
-            item.filter(has_text="Round 1 is done").wait_for(timeout=15_000)
+
+            # -- a kernel restart, then Run All again: the same place, the same reviews, keys still work --
+            page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+            page.locator(".alsafe-labeling").first.wait_for(state="detached", timeout=15_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            header.filter(has_text="Round 2").filter(has_text="1 / 4 labeled").wait_for(timeout=120_000)
+            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+            rows.nth(2).wait_for(timeout=30_000)
+            facts = [rows.nth(i).inner_text() for i in range(rows.count())]
+            assert facts and not [f for f in facts if "nan" in f.split()] and all("filters" in f for f in facts)
+            label_current(CLASS_OF[shown()])
+
+            # -- a 420 px panel: whole rows, buttons that can be hit, nothing scrolling sideways ----------
+            # a 420 px notebook panel: the side bars folded, the window as wide as the panel plus its margins
+            page.evaluate("window.jupyterapp.shell.collapseLeft(); window.jupyterapp.shell.collapseRight()")
+            page.wait_for_timeout(300)
+            viewport, width = 700, 0.0
+            for _ in range(3):  # the widget's width follows the window's less a fixed margin
+                page.set_viewport_size({"width": viewport, "height": 1300})
+                page.wait_for_timeout(400)
+                width = page.evaluate("() => document.querySelector('.alsafe-labeling').getBoundingClientRect().width")
+                viewport = int(viewport - (width - 420))
+            assert 410 <= width <= 430, width
+            layout = page.evaluate("""() => Array.from(document.querySelectorAll('.alsafe-variation')).map(row => {
+                const text = row.querySelector('.alsafe-variation-text .widget-html-content');
+                const buttons = Array.from(row.querySelectorAll('button')).map(b => b.getBoundingClientRect().width);
+                return {sideways: row.scrollWidth - row.clientWidth, cut: text.scrollHeight - text.clientHeight,
+                        narrowest: Math.min(...buttons)}; })""")
+            assert layout and all(r["sideways"] <= 1 and r["cut"] <= 1 and r["narrowest"] >= 80 for r in layout), layout
+            page.locator(".alsafe-labeling").screenshot(path=str(REPO / "figures" / "labeling_widget_narrow.png"))
+            page.locator("button.alsafe-accept-rest").click()
+            rows.filter(has_text="passed the filters").first.wait_for(state="detached", timeout=15_000)
+            page.set_viewport_size({"width": 1280, "height": 1300})
+
+            # -- the last two labels spend the budget: the export runs by itself ------------------------
+            label_current(CLASS_OF[shown()])
+            label_current(CLASS_OF[shown()])
+            page.locator(".alsafe-export").filter(has_text="Exported to").wait_for(timeout=180_000)
+            assert page.evaluate(CELL_SOURCES) == sources  # no key ever typed into a cell
+            listed = page.evaluate("""() => Array.from(document.querySelectorAll('.alsafe-variation')).map(row =>
+                Number([...row.classList].find(c => /^alsafe-variation-[0-9]+$/.test(c)).split('-').pop()))""")
+        except Exception:
+            # what the page showed, for the person reading the failure
+            page.screenshot(path=str(folder / "failure.png"), full_page=True)
+            print(page.locator(".jp-Notebook").inner_text()[-4000:])
+            raise
         finally:
             browser.close()
 
-    with RunStore.open(run_path) as store:
+    with RunStore.open(folder / "run.sqlite") as store:
         events = store.labels(include_retracted=True)
-        variations = store.variations(seed_id="r0").set_index("sample_index")
-    assert list(zip(events["item_id"], events["label"], events["annotator"], events["retracted_at"].notna())) == [
-        ("r0", "self-harm", "browser", False), ("r1", "medical-advice", "browser", False),
-        ("r2", "discard", "browser", True), ("r2", "legal-advice", "browser", False),
-        ("r4", "emergency-situation", "browser", False), ("r3", "financial-advice", "browser", False)]
-    assert events["note"].iloc[3] == "deposit dispute" and events["round"].tolist() == [1] * 6
-    assert variations.loc[0, ["status", "reviewed_by"]].tolist() == ["accepted", "browser"]
-    assert variations.loc[1, ["status", "reason", "reviewed_by"]].tolist() == ["rejected", "not about self-harm",
-                                                                               "browser"]
-    assert pd.isna(variations.loc[2, "reviewed_by"])
+        variations = store.variations()
+        current = store.labeled().set_index("id")["label"]
+    texts = dict(zip(*_items(folder)))
+    events = events[events["annotator"] == "browser"]  # not the bootstrap file's labels
+    assert len(events) == 9 and events["retracted_at"].notna().sum() == 1  # 8 labels + the undone one
+    undone = events[events["retracted_at"].notna()].iloc[0]
+    assert (texts[undone["item_id"]], undone["label"]) == (second, wrong)
+    assert events["round"].tolist() == [1] * 5 + [2] * 4
+    human = events[events["retracted_at"].isna()]
+    assert all(row.label == CLASS_OF[texts[row.item_id]] for row in human.itertuples())  # every key hit its item
+    withdrawn = variations[(variations["seed_id"] == undone["item_id"]) & (variations["label"] == wrong)]
+    assert len(withdrawn) == 1 and not withdrawn["current"].any()
+    assert (variations.loc[variations["current"], "label"]
+            == variations.loc[variations["current"], "seed_id"].map(current)).all()
+    rejected = variations[variations["reviewed_by"].notna() & (variations["status"] == "rejected")]
+    assert rejected[["text", "reason"]].values.tolist() == [[REWRITE[first], "too far from the original"]]
+    waiting = variations[variations["current"] & variations["reviewed_by"].isna()]
+    assert len(waiting) and sorted(waiting["id"]) == sorted(listed)  # every review still owed is on screen
+    dataset = pd.read_csv(folder / "export" / "dataset.csv")
+    llm = dataset[dataset["origin"] == "llm"]
+    by_id = dataset[dataset["origin"] == "human"].set_index("seed_id")["label"]
+    assert len(llm) and (llm["label"] == llm["seed_id"].map(by_id)).all()  # no variation under a retracted label
+    assert REWRITE[first] not in set(llm["text"])
+    assert (folder / "export" / "classifier" / "README.md").exists()
+
+
+def _items(folder):
+    with RunStore.open(folder / "run.sqlite") as store:
+        items = store.items()
+    return items["id"].tolist(), items["text"].tolist()

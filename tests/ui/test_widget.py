@@ -10,7 +10,6 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from alsafe.agreement import agreement_report, cohen_kappa
-from alsafe.ui.keybox import SENTINELS, keystrokes
 from alsafe.store import RunStore, StoreError
 from alsafe.ui.widget import LabelingWidget
 from alsafe.paper.reference import PAPER_TAXONOMY
@@ -18,9 +17,10 @@ from alsafe.paper.reference import PAPER_TAXONOMY
 ITEMS = [f"p{i}" for i in range(5)]
 
 
-def _variation(seed, index, text, label="self-harm"):
-    return {"seed_id": seed, "sample_index": index, "text": text, "label": label, "relation": "paraphrase",
-            "backend": "replay", "model": "test", "prompt_hash": "h", "status": "accepted"}
+def _variation(seed, index, text, label="self-harm", status="accepted", reason=None, round=1):
+    return {"seed_id": seed, "sample_index": index, "text": text, "label": label, "relation": "same_label",
+            "backend": "replay", "model": "test", "prompt_hash": f"h-{label}", "status": status, "reason": reason,
+            "round": round}
 
 
 @pytest.fixture
@@ -45,9 +45,8 @@ def widget(path):
 
 
 def _press(view, key):
-    """What the browser sends when ``key`` is typed at the end of the key box's text."""
-    text = view.hotkeys.value
-    view.hotkeys.value = text[:-1] if key == "Backspace" else text + ("\n" if key == "Enter" else key)
+    """What the browser's key strip sends when ``key`` is pressed on it (a custom message)."""
+    view.hotkeys._handle_custom_msg({"key": key}, [])
 
 
 def _active(path):
@@ -78,10 +77,10 @@ def test_click_commits_at_once_and_advances(widget, path):
 def test_keys_pick_then_enter_saves(widget, path):
     _press(widget, "3")
     assert widget.buttons["legal-advice"].layout.border == "3px solid #222"
-    assert _active(path) == [] and widget.hotkeys.value in SENTINELS
+    assert _active(path) == []
     _press(widget, "Enter")
     assert _active(path) == [("p0", "legal-advice", "ann")]
-    assert widget.current["item_id"] == "p1" and widget.hotkeys.value in SENTINELS
+    assert widget.current["item_id"] == "p1"
     assert widget.buttons["legal-advice"].layout.border == ""
 
 
@@ -89,6 +88,8 @@ def test_enter_without_a_pick_and_unknown_keys_write_nothing(widget, path):
     _press(widget, "Enter")
     assert "No label picked yet; press a number key 1-6" in widget.status.value
     _press(widget, "9")
+    assert "The key '9' does nothing here" in widget.status.value
+    _press(widget, "x")  # not a shortcut: the strip never sends it, and a forged one is ignored
     assert "The key '9' does nothing here" in widget.status.value
     assert _active(path) == [] and widget.current["item_id"] == "p0"
 
@@ -145,12 +146,13 @@ def test_variations_appear_after_a_label_and_reviews_are_recorded(widget, path):
     assert widget.wait(5)  # the review rows are built on the worker thread
     assert len(widget.reviews.children) == 2 and "Variations to review (2)" in widget.reviews_title.value
     first, second = sorted(widget._reviews)
-    reject = widget._review_rows[second].children[3]
+    reason, accept, reject = widget._review_rows[second].children[1].children
+    assert "passed the filters" in widget._review_rows[second].children[0].value
     reject.click()
     assert f"Rejecting variation {second} needs a reason" in widget.status.value
-    widget._review_rows[second].children[1].value = "changes the label"
+    reason.value = "changes the label"
     reject.click()
-    widget._review_rows[first].children[2].click()
+    widget._review_rows[first].children[1].children[1].click()
     with RunStore.open(path) as store:
         table = store.variations(seed_id="p0").set_index("id")
     assert table.loc[first, ["status", "reviewed_by"]].tolist() == ["accepted", "ann"]
@@ -200,10 +202,12 @@ def test_callbacks_run_off_the_ui_thread(path):
     for label in ["self-harm", "discard", "discard", "discard"]:
         view.label(label)
     assert calls == [] and view.current["item_id"] == "p4"  # labeling went on while generation waited
-    assert "Running on_labeled for p3" in view.status.value
+    assert "Working: writing variations of “text 0”… (then 3 more)" in view.activity.value
+    assert "Saved Not-Harmful for “text 3”." in view.status.value
     view.label("legal-advice")
     release.set()
     assert view.wait(10)
+    assert "Nothing running in the background" in view.activity.value
     assert [c[:2] for c in calls[:5]] == list(zip(ITEMS, ["self-harm", "discard", "discard", "discard", "legal-advice"]))
     assert calls[5] == 1 and len(calls) == 6
     assert all(c[2].startswith("alsafe-widget") for c in calls[:5])
@@ -218,8 +222,8 @@ def test_a_failing_callback_shows_in_the_status_line(path):
     view = LabelingWidget(path, annotator="ann", on_labeled=broken)
     view.label("discard")
     assert view.wait(5)
-    assert "on_labeled for p0 failed: RuntimeError: backend down" in view.status.value
-    assert [d for d, _ in view.errors_] == ["on_labeled for p0"] and view.current["item_id"] == "p1"
+    assert "Writing variations of “text 0” failed: backend down" in view.activity.value
+    assert [d for d, _ in view.errors_] == ["writing variations of “text 0”"] and view.current["item_id"] == "p1"
     view.close()
 
 
@@ -271,26 +275,86 @@ def test_agreement_report_on_shared_items(path):
     assert report["confusion"].loc["legal-advice", "discard"] == 1 and report["confusion"].to_numpy().sum() == 3
 
 
-def test_keystrokes_reads_the_edit_between_two_texts():
-    assert keystrokes("››", "››1") == ["1"]
-    assert keystrokes("››", "››1\n2") == ["1", "Enter", "2"]
-    assert keystrokes("››", "›") == ["Backspace"]
-    assert keystrokes("››1", "") == ["Backspace"] * 3
-    assert keystrokes("››", "1››") == ["1"]  # typed with the cursor at the start
-    assert keystrokes("››", "››") == []
 
 
-def test_keys_typed_ahead_of_the_reset_are_read_once(widget, path):
-    old = widget.hotkeys.value  # the text the browser shows
-    widget.hotkeys.value = old + "1"  # the kernel resets the box; the reset is still on its way
-    reset = widget.hotkeys.value
-    assert reset != old and reset in SENTINELS
-    widget.hotkeys.value = old + "1\n"  # typed before the reset arrived
-    widget.hotkeys.value = old + "1\n2"
-    assert _active(path) == [("p0", "self-harm", "ann")] and widget._selected == "medical-advice"
-    widget.hotkeys.value = reset + "\n"  # the reset arrived, then Enter
-    assert _active(path) == [("p0", "self-harm", "ann"), ("p1", "medical-advice", "ann")]
-    shown = widget.hotkeys.value
-    widget.hotkeys.value = shown[:-1]  # Backspace on the new text: one undo
-    widget.hotkeys.value = ""  # a second Backspace before the next reset arrived: one more undo
-    assert _active(path) == [] and widget.current["item_id"] == "p0"
+# -- data right: undo, carried-over reviews, verdicts in words ------------------------------------
+
+def test_an_undo_withdraws_the_undone_labels_variations_everywhere(widget, path):
+    from alsafe import export
+
+    widget.label("self-harm")  # p0's two stored variations are self-harm: they count now
+    assert widget.wait(5) and len(widget.pending_reviews) == 2
+    widget.undo()
+    assert widget.pending_reviews == [] and widget.reviews.children == ()
+    with RunStore.open(path) as store:
+        assert (store.training_set()["origin"] == "llm").sum() == 0
+        # a generation still under way for the undone label writes after the undo: it never counts
+        store.add_variations([_variation("p0", 2, "late variation of the undone label")])
+        assert not store.variations(seed_id="p0")["current"].any()
+    widget.label("discard")
+    with RunStore.open(path) as store:
+        store.add_variations([_variation("p0", 0, "a not-harmful rewrite", label="discard")])
+    widget._submit("refresh", None, (), refresh="p0")
+    assert widget.wait(5)
+    assert [widget._reviews[v]["text"] for v in widget.pending_reviews] == ["a not-harmful rewrite"]
+    with RunStore.open(path) as store:
+        table = export.labeled_dataset(store)
+        variations = store.variations(seed_id="p0")
+    assert table.loc[table["origin"] == "llm", ["text", "label"]].values.tolist() == [
+        ["a not-harmful rewrite", "discard"]]
+    assert variations.set_index("text")["current"].to_dict() == {
+        "I want it all to stop": False, "can't go on": False, "late variation of the undone label": False,
+        "a not-harmful rewrite": True}
+    widget.undo()
+    widget.label("self-harm")  # the first label back: its variations count again
+    with RunStore.open(path) as store:
+        assert set(store.variations(seed_id="p0", current_only=True)["label"]) == {"self-harm"}
+
+
+def test_pending_reviews_carry_over_to_the_next_round_until_reviewed(path):
+    with LabelingWidget(path, annotator="ann") as first:
+        for label in ["self-harm", "discard", "discard", "discard", "discard"]:
+            first.label(label)
+        assert first.wait(5) and len(first.pending_reviews) == 2
+    with RunStore.open(path) as store:
+        store.add_variations([_variation("p1", 0, "too short", label="discard", status="rejected",
+                                         reason="too short: 9 characters")])
+        store.start_round(2, "cluster", pd.DataFrame({"item_id": ["p5"], "cluster": [0], "score": [0.4],
+                                                      "predicted_label": ["discard"]}))
+    with LabelingWidget(path, annotator="ann") as second:
+        assert second.round == 2 and len(second.pending_reviews) == 3  # round 1's, still waiting
+        assert "Variations to review (3)" in second.reviews_title.value
+        assert second.accept_rest_button.description == "Accept the rest (2)"
+        assert second.accept_rest() == 2  # only what the filters passed; the rejected one waits for a person
+        assert [second._reviews[v]["text"] for v in second.pending_reviews] == ["too short"]
+    with RunStore.open(path) as store:
+        reviewed = store.variations().dropna(subset=["reviewed_by"])
+    assert sorted(reviewed["text"]) == ["I want it all to stop", "can't go on"]
+
+
+def test_review_rows_say_the_filters_verdict_in_words_after_a_restart(path):
+    with RunStore.open(path) as store:
+        store.add_variations([_variation("p0", 2, "Is this medical?", status="rejected",
+                                         reason="label gate: reads as medical-advice (p = 0.91)")])
+    with LabelingWidget(path, annotator="ann") as view:
+        view.label("self-harm")
+    with LabelingWidget(path, annotator="ann") as again:  # a restarted kernel
+        facts = [row.children[0].value for row in again.reviews.children]
+    assert len(facts) == 3 and not any("nan" in f for f in facts)
+    assert sum("passed the filters" in f for f in facts) == 2
+    assert any("rejected by the filters (label gate: reads as medical-advice (p = 0.91))" in f for f in facts)
+    assert all("variation of “text 0” (round 1)" in f for f in facts)
+
+
+def test_the_key_strip_takes_the_focus_on_request_and_enter_in_the_note_saves(widget, path):
+    before = widget.hotkeys.focus_requests
+    widget.focus()
+    assert widget.hotkeys.focus_requests == before + 1
+    widget.buttons["discard"].click()  # a click gives the keys back
+    assert widget.hotkeys.focus_requests == before + 2
+    _press(widget, "2")
+    widget.note.value = "asks about a doctor"
+    widget.note._handle_custom_msg({"event": "submit"}, [])  # Enter in the note box
+    with RunStore.open(path) as store:
+        labels = store.labels()
+    assert labels[["item_id", "label", "note"]].values.tolist()[-1] == ["p1", "medical-advice", "asks about a doctor"]
