@@ -16,6 +16,22 @@ from alsafe.exceptions import StoreError
 
 SCHEMA_VERSION = 1
 
+def plain_params(params: dict | None) -> dict:
+    """``params`` as JSON keeps them (tuples become lists; objects and functions become their names)."""
+    return json.loads(json.dumps(params or {}, default=lambda o: getattr(o, "__qualname__", type(o).__qualname__)))
+
+
+# The seed's current label: its latest label not retracted (as :meth:`RunStore.labeled`).
+SEED_LABEL_SQL = ("SELECT l.label FROM labels l WHERE l.item_id = v.seed_id AND l.retracted_at IS NULL "
+                  "ORDER BY l.id DESC LIMIT 1")
+# A variation belongs to its seed's current label: a same-label variation carries that label; another
+# relation's (a contrast) needs a current seed label other than its own. Undoing a label makes its
+# variations stop counting at once, whoever reads them (training set, export, review list), including
+# variations a generation already under way writes after the undo.
+CURRENT_VARIATION = (f"COALESCE(CASE WHEN v.relation = 'same_label' THEN v.label = ({SEED_LABEL_SQL}) "
+                     f"ELSE ({SEED_LABEL_SQL}) <> v.label END, 0)")
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (

@@ -19,27 +19,11 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 
 from alsafe.exceptions import StoreError
-from alsafe.schema import (ROLES, ROUND_STATUSES, SCHEMA, SCHEMA_VERSION, check_contents, check_header, connect,
-                           remove_files)
+from alsafe.schema import (CURRENT_VARIATION, ROLES, ROUND_STATUSES, SCHEMA, SCHEMA_VERSION, SEED_LABEL_SQL,
+                           check_contents, check_header, connect, plain_params, remove_files)
 from alsafe.taxonomy import Taxonomy
 
 ItemBatch = tuple  # (table, role, source, annotator): one call of RunStore.add_items
-
-
-def plain_params(params: dict | None) -> dict:
-    """``params`` as JSON keeps them (tuples become lists; objects and functions become their names)."""
-    return json.loads(json.dumps(params or {}, default=lambda o: getattr(o, "__qualname__", type(o).__qualname__)))
-
-
-# The seed's current label: its latest label not retracted (as :meth:`RunStore.labeled`).
-SEED_LABEL_SQL = ("SELECT l.label FROM labels l WHERE l.item_id = v.seed_id AND l.retracted_at IS NULL "
-                  "ORDER BY l.id DESC LIMIT 1")
-# A variation belongs to its seed's current label: a same-label variation carries that label; another
-# relation's (a contrast) needs a current seed label other than its own. Undoing a label makes its
-# variations stop counting at once, whoever reads them (training set, export, review list), including
-# variations a generation already under way writes after the undo.
-CURRENT_VARIATION = (f"COALESCE(CASE WHEN v.relation = 'same_label' THEN v.label = ({SEED_LABEL_SQL}) "
-                     f"ELSE ({SEED_LABEL_SQL}) <> v.label END, 0)")
 
 
 class RunStore:
@@ -444,10 +428,8 @@ class RunStore:
 
     def variations(self, seed_id: str | None = None, status: str | None = None,
                    current_only: bool = False) -> pd.DataFrame:
-        """Every stored variation, with its seed's ``seed_text`` and ``seed_label`` (the seed's current human
-        label, None when it has none) and ``current``: whether the variation still belongs to that label (:data:`CURRENT_VARIATION`).
-        ``current_only`` keeps those; a variation of an undone label is never current again unless the
-        seed gets that label back."""
+        """Every stored variation, with its seed's ``seed_text``, ``seed_label`` (current human label or None) and
+        ``current`` (it still belongs to that label: :data:`alsafe.schema.CURRENT_VARIATION`; ``current_only``)."""
         query = (f"SELECT v.*, (SELECT i.text FROM items i WHERE i.id = v.seed_id) AS seed_text, "
                  f"({SEED_LABEL_SQL}) AS seed_label, ({CURRENT_VARIATION}) AS current FROM variations v WHERE 1 = 1")
         params: list = []

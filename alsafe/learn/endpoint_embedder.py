@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from alsafe import config
 from alsafe.exceptions import EmbeddingEndpointError
-from alsafe.learn.vectorize import PROGRESS_MIN_BATCHES, VectorCache, check_texts, text_hash
+from alsafe.learn.vectorize import PROGRESS_MIN_BATCHES, VectorCache, check_texts, vectors_through_cache
 
 SCHEMES = ("http://", "https://")
 
@@ -158,20 +158,10 @@ class EndpointEmbedder:
         numpy.ndarray of shape (n_texts, dimension), float32, rows of unit length
         """
         self._check_params()
-        texts = check_texts(texts)
-        for counter in ("n_embedded_", "n_from_cache_", "n_requests_"):
-            setattr(self, counter, getattr(self, counter, 0))
-        hashes = [text_hash(text) for text in texts]
-        unique = dict(zip(hashes, texts))
-        store = self._vector_cache()
-        vectors = store.get(list(unique)) if store is not None else {}
-        self.n_from_cache_ += len(vectors)
-        missing = [key for key in unique if key not in vectors]
-        if missing:
-            vectors.update(self._embed_and_store([unique[key] for key in missing], missing, store))
-        if not texts:
+        self.n_requests_ = getattr(self, "n_requests_", 0)
+        result = vectors_through_cache(self, check_texts(texts), self._vector_cache(), self._embed_and_store)
+        if result is None:
             return np.zeros((0, getattr(self, "dimension_", 0) or 0), dtype=np.float32)
-        result = np.stack([vectors[key] for key in hashes]).astype(np.float32, copy=False)
         self.dimension_ = result.shape[1]
         return result
 

@@ -91,6 +91,24 @@ class VectorCache:
             return connection.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
 
+def vectors_through_cache(owner, texts: list[str], store: VectorCache | None, embed) -> np.ndarray | None:
+    """The vectors of ``texts`` (None when there are none): cached ones read from ``store``, the rest made by
+    ``embed(texts, hashes, store)`` (which stores them); each distinct text once. Counts on ``owner``:
+    ``n_from_cache_`` and (by ``embed``) ``n_embedded_``."""
+    owner.n_embedded_ = getattr(owner, "n_embedded_", 0)
+    owner.n_from_cache_ = getattr(owner, "n_from_cache_", 0)
+    hashes = [text_hash(text) for text in texts]
+    unique = dict(zip(hashes, texts))
+    vectors = store.get(list(unique)) if store is not None else {}
+    owner.n_from_cache_ += len(vectors)
+    missing = [key for key in unique if key not in vectors]
+    if missing:
+        vectors.update(embed([unique[key] for key in missing], missing, store))
+    if not texts:
+        return None
+    return np.stack([vectors[key] for key in hashes]).astype(np.float32, copy=False)
+
+
 def model_key(model: str | Path, max_length: int) -> str:
     """A folder name that identifies a model's embeddings: its name, or a local folder's name, path and weights' age."""
     canonical = models.canonical_name(str(model))
@@ -177,20 +195,9 @@ class SentenceEmbedder:
         numpy.ndarray of shape (n_texts, dimension), float32, rows of unit length
         """
         self._check_params()
-        texts = check_texts(texts)
-        self.n_embedded_ = getattr(self, "n_embedded_", 0)
-        self.n_from_cache_ = getattr(self, "n_from_cache_", 0)
-        hashes = [text_hash(text) for text in texts]
-        unique = dict(zip(hashes, texts))
-        store = self._vector_cache()
-        vectors = store.get(list(unique)) if store is not None else {}
-        self.n_from_cache_ += len(vectors)
-        missing = [key for key in unique if key not in vectors]
-        if missing:
-            vectors.update(self._embed_and_store([unique[key] for key in missing], missing, store))
-        if not texts:
+        result = vectors_through_cache(self, check_texts(texts), self._vector_cache(), self._embed_and_store)
+        if result is None:
             return np.zeros((0, self._dimension()), dtype=np.float32)
-        result = np.stack([vectors[key] for key in hashes]).astype(np.float32, copy=False)
         self.dimension_ = result.shape[1]
         return result
 

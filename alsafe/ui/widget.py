@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Callable
 
 import ipywidgets as widgets
-import pandas as pd
 
 from alsafe.ui.keys import KeyStrip
+from alsafe.ui.reviews import STYLE, review_row, snippet
 from alsafe.store import RunStore, StoreError
 
 MAX_REVIEW_ROWS = 10
-SNIPPET_CHARS = 40
 
 
 class LabelingWidget(widgets.VBox):
@@ -119,7 +118,7 @@ class LabelingWidget(widgets.VBox):
             self._history.append({"label_id": label_id, "item_id": item_id, "label": label})
             self._queue.pop(0)
             self._selected, self.note.value = None, ""
-            text = _snippet(self._items[item_id]["text"])
+            text = snippet(self._items[item_id]["text"])
             self._set_status(f"Saved {self.taxonomy.display(label)} for “{text}”.")
             self._render()
             # The item's variations (already there, or made by on_labeled) are fetched on the worker too.
@@ -167,7 +166,7 @@ class LabelingWidget(widgets.VBox):
                 self._queue.insert(0, last["item_id"])
             self._selected = None
             self._drop_stale_reviews()
-            text = _snippet(self._items[last["item_id"]]["text"])
+            text = snippet(self._items[last["item_id"]]["text"])
             self._set_status(f"Undid {self.taxonomy.display(last['label'])} for “{text}”; its variations are "
                              "withdrawn. Label it again.")
             self._render()
@@ -421,33 +420,9 @@ class LabelingWidget(widgets.VBox):
         self.accept_rest_button.layout.display = "" if passed else "none"
 
     def _review_row(self, variation_id: int, row: dict) -> widgets.Box:
-        entry = self.taxonomy[row["label"]] if row["label"] in self.taxonomy else None
-        seed = row.get("seed_text")
-        text = widgets.HTML(
-            f"<div class='alsafe-variation-words'>{html.escape(row['text'])}</div>"
-            f"<div class='alsafe-variation-facts'>"
-            f"<span style='color:{entry.colour if entry else '#333'};font-weight:bold'>"
-            f"{html.escape(self.taxonomy.display(row['label']))}</span> · "
-            f"{html.escape(verdict_words(row['status'], row.get('reason')))} · variation of "
-            f"“{html.escape(_snippet(seed) if isinstance(seed, str) else str(row['seed_id']))}” "
-            f"(round {_round(row.get('round'))})"
-            "</div>",
-            layout=widgets.Layout(flex="1 1 240px", min_width="0"))
-        text.add_class("alsafe-variation-text")
-        reason = widgets.Text(placeholder="why reject?", layout=widgets.Layout(flex="1 1 110px", min_width="90px"))
-        reason.add_class("alsafe-typing")
-        accept = widgets.Button(description="Accept", button_style="success", icon="check",
-                                layout=widgets.Layout(flex="0 0 auto", width="96px"))
-        reject = widgets.Button(description="Reject", button_style="danger", icon="times",
-                                layout=widgets.Layout(flex="0 0 auto", width="96px"))
-        accept.on_click(lambda _: self._from_ui(self.review, variation_id, True))
-        reject.on_click(lambda _: self._from_ui(self.review, variation_id, False, reason.value.strip()))
-        actions = widgets.HBox([reason, accept, reject], layout=widgets.Layout(flex="1 1 300px", max_width="420px"))
-        actions.add_class("alsafe-variation-actions")
-        box = widgets.HBox([text, actions])
-        box.add_class("alsafe-variation")
-        box.add_class(f"alsafe-variation-{variation_id}")
-        return box
+        return review_row(variation_id, row, self.taxonomy,
+                          on_accept=lambda: self._from_ui(self.review, variation_id, True),
+                          on_reject=lambda reason: self._from_ui(self.review, variation_id, False, reason))
 
     # -- events --------------------------------------------------------------------------
     def _from_ui(self, action: Callable, *args) -> None:
@@ -470,38 +445,6 @@ class LabelingWidget(widgets.VBox):
         else:
             self._set_status(f"The key {key!r} does nothing here; use 1-{min(len(self.taxonomy), 9)}, "
                              "Enter, Backspace or s.", warning=True)
-
-
-def verdict_words(status: str, reason) -> str:
-    """What the filters said about a variation, in words (``reason`` is the stored ``kind: detail``)."""
-    if status == "accepted":
-        return "passed the filters"
-    if reason is None or pd.isna(reason) or not str(reason).strip():
-        return "rejected by the filters"
-    return f"rejected by the filters ({reason})"
-
-
-def _snippet(text) -> str:
-    words = " ".join(str(text).split())
-    return words if len(words) <= SNIPPET_CHARS else words[:SNIPPET_CHARS - 1].rstrip() + "…"
-
-
-def _round(value) -> str:
-    return "?" if value is None or pd.isna(value) else str(int(value))
-
-
-# Rows grow to their content (ipywidgets gives HTML a fixed inline height, which cut each variation's first
-# line and gave every row a scrollbar); at 420 px the action buttons wrap under the text instead of shrinking.
-STYLE = """
-.alsafe-labeling .widget-html-content { height: auto; line-height: 1.4; white-space: normal; overflow: visible; }
-.alsafe-labeling .widget-html { height: auto; }
-.alsafe-labeling .alsafe-variation { flex-wrap: wrap; align-items: center; gap: 2px 8px; padding: 6px 0;
-  border-bottom: 1px solid #e4e4e4; height: auto; overflow: visible; }
-.alsafe-labeling .alsafe-variation-words { font-size: 15px; overflow-wrap: anywhere; }
-.alsafe-labeling .alsafe-variation-facts { font-size: 12px; color: #555; overflow-wrap: anywhere; }
-.alsafe-labeling .alsafe-variation-actions { flex-wrap: nowrap; align-items: center; }
-.alsafe-labeling .alsafe-variation-actions .widget-button { min-width: 90px; }
-"""
 
 
 def _ink(colour: str) -> str:
