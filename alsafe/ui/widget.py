@@ -72,7 +72,7 @@ class LabelingWidget(widgets.VBox):
         self._load()
         super().__init__(children=self._build(), layout=widgets.Layout(max_width="980px", padding="4px"))
         self.add_class("alsafe-labeling")
-        self._add_reviews(self._unreviewed(), {})  # every pending review, from earlier rounds too
+        self._add_reviews(self._unreviewed(), {}, recheck=False)  # every pending review, earlier rounds' too
         self._render()
 
     # -- state ---------------------------------------------------------------------------
@@ -392,10 +392,12 @@ class LabelingWidget(widgets.VBox):
             self._review_rows.pop(vid, None)
         self._render_reviews()
 
-    def _add_reviews(self, fresh: dict[int, dict], rows: dict[int, widgets.Box]) -> None:
-        current = set(self._unreviewed([*{row["seed_id"] for row in fresh.values()}])) if fresh else set()
+    def _add_reviews(self, fresh: dict[int, dict], rows: dict[int, widgets.Box], recheck: bool = True) -> None:
+        """Show ``fresh`` reviews; ``recheck``: an undo may have come since they were fetched, so ask again."""
+        current = set(self._unreviewed([*{row["seed_id"] for row in fresh.values()}])) if fresh and recheck \
+            else set(fresh)
         for vid, row in fresh.items():
-            if vid in current:  # an undo may have come while the worker fetched them
+            if vid in current:
                 self._reviews.setdefault(vid, row)
         for vid, box in rows.items():
             if vid in self._reviews:
@@ -415,7 +417,7 @@ class LabelingWidget(widgets.VBox):
         passed = sum(row["status"] == "accepted" for row in self._reviews.values())
         self.reviews_title.value = (
             f"<b>Variations to review ({len(self._reviews)})</b> · does each keep its seed's label?"
-            f"{f' {more} more wait below these.' if more else ''}" if rows else "")
+            f"{f' {more} more appear as these are done.' if more else ''}" if rows else "")
         self.accept_rest_button.description = f"Accept the rest ({passed})"
         self.accept_rest_button.layout.display = "" if passed else "none"
 
