@@ -249,12 +249,15 @@ def load_pretrained(auto_class, name: str | os.PathLike, new_head: bool = False,
                              "transformers model (with its config.json), or a hub name reachable from this machine.")
     if Path(source).is_dir() and not extra and not (Path(source) / "config.json").is_file():
         raise problem
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     if new_head:
         hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per training run only buries the runs' own bar
     try:
         return auto_class.from_pretrained(source, **extra, **kwargs)
     except (OSError, HFValidationError):
         raise problem from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
