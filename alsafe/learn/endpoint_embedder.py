@@ -20,11 +20,10 @@ from typing import Sequence
 from urllib.parse import urlparse
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from alsafe import config
 from alsafe.exceptions import EmbeddingEndpointError
-from alsafe.learn.vectorize import PROGRESS_MIN_BATCHES, VectorCache, check_texts, vectors_through_cache
+from alsafe.learn.vectorize import VectorCache, check_texts, vectors_through_cache
 
 SCHEMES = ("http://", "https://")
 
@@ -159,7 +158,8 @@ class EndpointEmbedder:
         """
         self._check_params()
         self.n_requests_ = getattr(self, "n_requests_", 0)
-        result = vectors_through_cache(self, check_texts(texts), self._vector_cache(), self._embed_and_store)
+        result = vectors_through_cache(self, check_texts(texts), self._vector_cache(), self._batches,
+                                       lambda n: -(-n // self.batch_size), desc=f"embedding via {self.base_url}")
         if result is None:
             return np.zeros((0, getattr(self, "dimension_", 0) or 0), dtype=np.float32)
         self.dimension_ = result.shape[1]
@@ -177,24 +177,15 @@ class EndpointEmbedder:
         timeout = httpx.Timeout(self.timeout_s, connect=min(self.connect_timeout_s, self.timeout_s))
         return openai.OpenAI(api_key=key or "no-key", base_url=self.base_url, timeout=timeout, max_retries=0)
 
-    def _embed_and_store(self, texts: list[str], hashes: list[str], store: VectorCache | None) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        batches = [range(start, min(start + self.batch_size, len(texts))) for start in range(0, len(texts), self.batch_size)]
+    def _batches(self, texts: list[str]):
+        """``(positions, unit-length rows)`` per batch of ``texts``, one request each (retried by :meth:`_ask`)."""
         client = self._client()
         try:
-            with tqdm(total=len(texts), desc=f"embedding via {self.base_url}", unit="text", leave=False,
-                      disable=len(batches) < PROGRESS_MIN_BATCHES) as progress:
-                for batch in batches:
-                    rows = self._ask(client, [texts[i] for i in batch])
-                    keys = [hashes[i] for i in batch]
-                    if store is not None:
-                        store.put(keys, rows)
-                    found.update(zip(keys, rows))
-                    self.n_embedded_ += len(batch)
-                    progress.update(len(batch))
+            for start in range(0, len(texts), self.batch_size):
+                positions = list(range(start, min(start + self.batch_size, len(texts))))
+                yield positions, self._ask(client, [texts[i] for i in positions])
         finally:
             client.close()
-        return found
 
     def _ask(self, client, texts: list[str]) -> np.ndarray:
         """Unit-length vectors of one batch, retried within the deadline; one sentence if it cannot be had."""

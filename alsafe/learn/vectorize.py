@@ -91,10 +91,12 @@ class VectorCache:
             return connection.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
 
-def vectors_through_cache(owner, texts: list[str], store: VectorCache | None, embed) -> np.ndarray | None:
-    """The vectors of ``texts`` (None when there are none): cached ones read from ``store``, the rest made by
-    ``embed(texts, hashes, store)`` (which stores them); each distinct text once. Counts on ``owner``:
-    ``n_from_cache_`` and (by ``embed``) ``n_embedded_``."""
+def vectors_through_cache(owner, texts: list[str], store: VectorCache | None, batches, n_batches,
+                          desc: str = "embedding") -> np.ndarray | None:
+    """The vectors of ``texts`` (None when there are none): cached ones read from ``store``; the rest made
+    by ``batches(missing_texts)``, an iterator of ``(positions, rows)`` over ``n_batches(n_missing)``
+    batches, each batch stored as soon as it is made (a killed process loses only the batch under way).
+    Each distinct text once; counts ``n_from_cache_`` and ``n_embedded_`` on ``owner``."""
     owner.n_embedded_ = getattr(owner, "n_embedded_", 0)
     owner.n_from_cache_ = getattr(owner, "n_from_cache_", 0)
     hashes = [text_hash(text) for text in texts]
@@ -103,7 +105,15 @@ def vectors_through_cache(owner, texts: list[str], store: VectorCache | None, em
     owner.n_from_cache_ += len(vectors)
     missing = [key for key in unique if key not in vectors]
     if missing:
-        vectors.update(embed([unique[key] for key in missing], missing, store))
+        with tqdm(total=len(missing), desc=desc, unit="text", leave=False,
+                  disable=n_batches(len(missing)) < PROGRESS_MIN_BATCHES) as progress:
+            for positions, rows in batches([unique[key] for key in missing]):
+                keys = [missing[i] for i in positions]
+                if store is not None:
+                    store.put(keys, rows)
+                vectors.update(zip(keys, rows))
+                owner.n_embedded_ += len(keys)
+                progress.update(len(keys))
     if not texts:
         return None
     return np.stack([vectors[key] for key in hashes]).astype(np.float32, copy=False)
@@ -195,7 +205,8 @@ class SentenceEmbedder:
         numpy.ndarray of shape (n_texts, dimension), float32, rows of unit length
         """
         self._check_params()
-        result = vectors_through_cache(self, check_texts(texts), self._vector_cache(), self._embed_and_store)
+        result = vectors_through_cache(self, check_texts(texts), self._vector_cache(), self._batches,
+                                       lambda n: -(-n // self.batch_size))
         if result is None:
             return np.zeros((0, self._dimension()), dtype=np.float32)
         self.dimension_ = result.shape[1]
@@ -211,16 +222,15 @@ class SentenceEmbedder:
             self.dimension_ = models.load_pretrained(AutoConfig, self.model).hidden_size
         return self.dimension_
 
-    def _embed_and_store(self, texts: list[str], hashes: list[str], store: VectorCache | None) -> dict[str, np.ndarray]:
+    def _batches(self, texts: list[str]):
+        """``(positions, unit-length rows)`` per batch of ``texts``, similar lengths together (less padding)."""
         import torch
 
         self._load()
-        order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths share a batch: less padding
-        batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
-        found: dict[str, np.ndarray] = {}
-        with torch.inference_mode(), tqdm(total=len(texts), desc="embedding", unit="text", leave=False,
-                                          disable=len(batches) < PROGRESS_MIN_BATCHES) as progress:
-            for batch in batches:
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
                 encoded = self.tokenizer_([texts[i] for i in batch], padding=True, truncation=True,
                                           max_length=self.max_length, return_tensors="pt").to(self.device_)
                 hidden = self.model_(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"],
@@ -228,14 +238,7 @@ class SentenceEmbedder:
                                         if "token_type_ids" in encoded else {})).last_hidden_state
                 mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                rows = torch.nn.functional.normalize(pooled.float(), dim=1).cpu().numpy()
-                keys = [hashes[i] for i in batch]
-                if store is not None:
-                    store.put(keys, rows)
-                found.update(zip(keys, rows))
-                self.n_embedded_ += len(batch)
-                progress.update(len(batch))
-        return found
+                yield batch.tolist(), torch.nn.functional.normalize(pooled.float(), dim=1).cpu().numpy()
 
 
 class TfidfTextVectorizer:
