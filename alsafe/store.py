@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 
 from alsafe.exceptions import StoreError
+from alsafe.ledger import LLMLedger
 from alsafe.schema import (CURRENT_VARIATION, ROLES, ROUND_STATUSES, SCHEMA, SCHEMA_VERSION, SEED_LABEL_SQL,
                            check_contents, check_header, connect, plain_params, remove_files)
 from alsafe.taxonomy import Taxonomy
@@ -26,7 +27,7 @@ from alsafe.taxonomy import Taxonomy
 ItemBatch = tuple  # (table, role, source, annotator): one call of RunStore.add_items
 
 
-class RunStore:
+class RunStore(LLMLedger):
     """One run's SQLite file.
 
     :meth:`open_or_create` is the door every caller uses: it continues a run made with the same
@@ -444,43 +445,6 @@ class RunStore:
         table = pd.read_sql_query(query + " ORDER BY v.id", self._db, params=params)
         table["current"] = table["current"].astype(bool)
         return table
-
-    # -- LLM calls: cache and cost ledger ------------------------------------------------
-    def cached_response(self, cache_key: str) -> str | None:
-        """The stored response for ``cache_key``, or None if this exact request was never made."""
-        row = self._db.execute("SELECT response FROM llm_calls WHERE cache_key = ?", (cache_key,)).fetchone()
-        return None if row is None else row[0]
-
-    def record_llm_call(self, cache_key: str, backend: str, model: str, prompt: str, params: dict, response: str,
-                        prompt_tokens: int | None = None, completion_tokens: int | None = None,
-                        cost_usd: float | None = None, latency_s: float | None = None) -> None:
-        """Store one completed LLM call (the cache entry and its cost line)."""
-        with self.transaction() as db:
-            db.execute(
-                """INSERT OR IGNORE INTO llm_calls(cache_key, backend, model, prompt, params, response,
-                   prompt_tokens, completion_tokens, cost_usd, latency_s, created_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-                (cache_key, backend, model, prompt, json.dumps(params, sort_keys=True, default=str), response,
-                 prompt_tokens, completion_tokens, cost_usd, latency_s, time.time()),
-            )
-
-    def llm_calls(self) -> pd.DataFrame:
-        """The ledger: one row per answered call (``params``: what was sent besides the prompt, as a dict)."""
-        calls = pd.read_sql_query(
-            "SELECT id, cache_key, backend, model, params, prompt_tokens, completion_tokens, cost_usd, latency_s, "
-            "created_at FROM llm_calls ORDER BY id",
-            self._db,
-        )
-        calls["params"] = calls["params"].map(json.loads)
-        return calls
-
-    def cost_summary(self) -> dict:
-        """Calls, tokens and dollars spent so far."""
-        calls, prompt, completion, cost = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
-            "COALESCE(SUM(cost_usd),0) FROM llm_calls"
-        ).fetchone()
-        return {"calls": calls, "prompt_tokens": prompt, "completion_tokens": completion, "cost_usd": cost}
 
     # -- the training set L ------------------------------------------------------------
     def training_set(self) -> pd.DataFrame:
