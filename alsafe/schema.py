@@ -111,9 +111,13 @@ ROLES = ("pool", "labeled", "dev", "test")
 ROUND_STATUSES = ("selected", "labeled", "generated", "trained")
 
 
-def connect(path: Path) -> sqlite3.Connection:
+BUSY_TIMEOUT_S = 30.0  # how long a statement waits for another connection's write before it says the run is busy
+
+
+def connect(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """A connection to a run file, set up as :mod:`alsafe.store` describes (WAL, ``synchronous=FULL``)."""
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per logical step.
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    connection = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
@@ -123,18 +127,37 @@ def connect(path: Path) -> sqlite3.Connection:
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def check_header(path: Path) -> None:
-    """Refuse what is not a SQLite file before SQLite touches it (it would create companions beside it)."""
+def check_file(path: Path) -> None:
+    """Refuse a folder or an empty file before SQLite touches it (it would make an empty file a database).
+
+    Only ``stat``: opening the run file with Python, even to read its header, and closing it would drop
+    every POSIX lock this process's SQLite connections hold on it (see :mod:`alsafe.store`).
+    """
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a run store file.")
-    size = path.stat().st_size
-    if size == 0:
+    if path.stat().st_size == 0:
         raise StoreError(f"{path} is empty (0 bytes); it is not a run store (delete it, or choose another path).")
-    with path.open("rb") as handle:
-        head = handle.read(len(SQLITE_HEADER))
-    if head != SQLITE_HEADER:
-        raise StoreError(f"{path} is not a SQLite file (it starts with {head!r}); it is not a run store "
-                         "(choose another path, or restore the file from a copy).")
+
+
+def open_error(path: Path, error: sqlite3.Error, timeout: float) -> StoreError:
+    """What opening ``path`` failing with ``error`` means, in one sentence: busy, not SQLite, or damaged."""
+    if is_busy(error):
+        return StoreError(f"{path} is busy: another program holds it ({error}) for more than {timeout:g} s; "
+                          "try again when it is done.")
+    if getattr(error, "sqlite_errorname", "") == "SQLITE_NOTADB" or "file is not a database" in str(error):
+        # Reading it with Python is safe only now: no connection of this process can hold a lock on a
+        # file that SQLite cannot open.
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+        return StoreError(f"{path} is not a SQLite file (it starts with {head!r}); it is not a run store "
+                          "(choose another path, or restore the file from a copy).")
+    return StoreError(f"{path} is damaged ({error}); restore it from a copy, or delete it and start the run again.")
+
+
+def is_busy(error: sqlite3.Error) -> bool:
+    """Whether ``error`` says another connection holds the file (SQLITE_BUSY or SQLITE_LOCKED), not damage."""
+    return getattr(error, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) \
+        or "database is locked" in str(error)
 
 
 def check_contents(connection: sqlite3.Connection, path: Path) -> None:

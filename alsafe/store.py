@@ -3,7 +3,32 @@
 Its tables are described in :mod:`alsafe.schema`.
 
 Every public write is one transaction: a process killed at any moment leaves the file as it was
-after the last completed call. WAL journaling with ``synchronous=FULL`` keeps committed rows on disk.
+after the last completed call, and a call that returned has committed.
+
+How the file is kept safe while several processes use it (the rules every change here keeps):
+
+- **Journal mode WAL.** Readers never block the writer nor the writer them, so an annotator's label
+  commits at once while a dashboard, a second annotator or ``sqlite3`` reads the run. Writers take
+  turns (``BEGIN IMMEDIATE``, waiting up to :data:`alsafe.schema.BUSY_TIMEOUT_S`); a run still busy
+  after that is a :class:`StoreError` that says so, and nothing is deleted on its account.
+- **synchronous=FULL.** In WAL mode ``NORMAL`` keeps commits through a crash of the process but may
+  lose the last ones on a power cut; a label is a person's time, so every commit is fsynced.
+- **Only SQLite opens the run file** (and its ``-wal``/``-shm``) while a connection of this process may
+  exist. On Linux closing *any* descriptor of a file drops *every* POSIX lock the process holds on it,
+  SQLite's included (SQLite's "How To Corrupt An SQLite Database File", section 2.2); the next
+  process to close the run then takes itself for the last user, checkpoints and deletes the WAL while
+  this process goes on committing into the deleted file. So the file is checked with ``stat`` and by
+  SQLite itself (Python reads its first bytes only after SQLite refused it as "not a database"),
+  the one-loop lock is a ``flock`` on its own file ``<run>.lock`` beside the run, and a copy is made
+  with :meth:`RunStore.backup` (SQLite's backup API), never by copying the file.
+- **Who may open what.** Any number of processes may open a run at once: the notebook's loop and its
+  widget (two connections in one kernel), more annotators, dashboards, ``alsafe`` on the command line,
+  the ``sqlite3`` shell, Datasette, backup scripts. One loop at a time (:meth:`RunStore.loop_lock`).
+  The run must live on a local disk: WAL needs shared memory, which network file systems do not give.
+  Everything in a process must use Python's ``sqlite3`` (one SQLite library per process: a second copy
+  linked into the same process, as some database drivers ship, does not see the first one's locks).
+- **Created whole.** A new run is written under a name of its own process and linked into place only
+  when complete, never over a run that appeared meanwhile (another process's run is opened instead).
 """
 
 from __future__ import annotations
@@ -20,8 +45,10 @@ import pandas as pd
 
 from alsafe.exceptions import StoreError
 from alsafe.ledger import LLMLedger
+from alsafe.run_file import backup, link_without_replacing, remove_abandoned_copies, remove_new_companions, try_lock
 from alsafe.schema import (CURRENT_VARIATION, ROLES, ROUND_STATUSES, SCHEMA, SCHEMA_VERSION, SEED_LABEL_SQL,
-                           check_contents, check_header, connect, plain_params, remove_files)
+                           BUSY_TIMEOUT_S, check_contents, check_file, connect, is_busy, open_error, plain_params,
+                           remove_files)
 from alsafe.taxonomy import Taxonomy
 
 ItemBatch = tuple  # (table, role, source, annotator): one call of RunStore.add_items
@@ -53,7 +80,10 @@ class RunStore(LLMLedger):
         """
         path = Path(path)
         if not path.exists():
-            return cls.create(path, taxonomy, params, items)
+            try:
+                return cls.create(path, taxonomy, params, items)
+            except FileExistsError:  # another process created it meanwhile: continue that run
+                pass
         store = cls.open(path)
         try:
             differs = store.params != plain_params(params) or store.taxonomy.to_dict() != taxonomy.to_dict()
@@ -91,7 +121,8 @@ class RunStore(LLMLedger):
             raise TypeError(f"taxonomy must be a Taxonomy, not {type(taxonomy).__name__}.")
         batches = list(items()) if items is not None else []
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
+        remove_abandoned_copies(path)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
         remove_files(partial)
         store = cls(partial, connect(partial))
         try:
@@ -107,35 +138,34 @@ class RunStore(LLMLedger):
                 )
             for table, role, source, annotator in batches:
                 store.add_items(table, role=role, source=source, annotator=annotator)
-            store.close()
-            partial.replace(path)
-        except BaseException:
+            store.close()  # the last connection: SQLite folds the WAL into the file, which is now whole
+            link_without_replacing(partial, path)
+        finally:
             store.close()
             remove_files(partial)
-            raise
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> "RunStore":
+    def open(cls, path: str | Path, timeout: float = BUSY_TIMEOUT_S) -> "RunStore":
         """Open an existing run file; a file that is not a sound run store is a :class:`StoreError` naming
-        it and what is wrong, and leaves nothing new beside it."""
+        it and what is wrong, and leaves nothing new beside it. ``timeout``: seconds to wait for a busy run."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"Run store {path} does not exist; create it with RunStore.open_or_create.")
-        check_header(path)
+        check_file(path)
         companions = {suffix: Path(str(path) + suffix).exists() for suffix in ("-wal", "-shm")}
         store = cls(path, None)
         try:
-            store._db = connect(path)
+            store._db = connect(path, timeout)
             check_contents(store._db, path)
-        except BaseException as error:
+        except sqlite3.Error as error:
             store.close()
-            for suffix, existed in companions.items():
-                if not existed:
-                    Path(str(path) + suffix).unlink(missing_ok=True)
-            if isinstance(error, sqlite3.DatabaseError):
-                raise StoreError(f"{path} is damaged ({error}); restore it from a copy, or delete it and start "
-                                 "the run again.") from None
+            if not is_busy(error):  # a busy run is someone's work in progress: leave its files alone
+                remove_new_companions(path, companions)
+            raise open_error(path, error, timeout) from None
+        except BaseException:
+            store.close()
+            remove_new_companions(path, companions)
             raise
         return store
 
@@ -172,16 +202,13 @@ class RunStore(LLMLedger):
     def loop_lock(self) -> Iterator[None]:
         """Hold this store's loop lock: one loop per store, a second one (in any process) is refused at once.
 
-        An OS file lock (``flock``) on the run file: it dies with its process, so a killed loop never
-        leaves the store locked. Labels and reviews are not affected (annotators write concurrently).
+        A ``flock`` on ``<run>.lock`` beside the run (never on the run file itself: see the module's
+        rules): it dies with its process, so a killed loop never leaves the store locked. Labels and
+        reviews are not affected (annotators write concurrently). The lock file is never deleted:
+        a process still holding the old one would not exclude a process locking a new one.
         """
-        import fcntl
-
-        handle = open(self.path, "rb")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+        handle = try_lock(self.lock_path)
+        if handle is None:
             holder = self._db.execute("SELECT value FROM meta WHERE key = 'loop_pid'").fetchone()
             raise StoreError(f"{self.path} is being run by another process (pid {holder[0] if holder else '?'}); "
                              "wait for that loop to finish, or stop it, before starting another.") from None
@@ -191,6 +218,19 @@ class RunStore(LLMLedger):
             yield
         finally:
             handle.close()
+
+    @property
+    def lock_path(self) -> Path:
+        """The file whose ``flock`` is the loop lock."""
+        return self.path.with_name(self.path.name + ".lock")
+
+    def backup(self, target: str | Path) -> Path:
+        """A consistent copy of the run at ``target`` while others go on writing (SQLite's backup API).
+
+        Copying the file with ``cp`` or ``shutil`` while it is in use can give a torn copy and, from
+        this process, would drop its locks; this cannot. The copy appears whole or not at all.
+        """
+        return backup(self._db, Path(target))
 
     # -- metadata ------------------------------------------------------------------------
     @property
@@ -466,3 +506,4 @@ class RunStore(LLMLedger):
                          annotator=None).drop(columns="vid")
         columns = ["id", "text", "label", "origin", "seed_id", "round", "annotator", "generator_model", "subreddit"]
         return pd.concat([human[columns], llm[columns]], ignore_index=True)
+
