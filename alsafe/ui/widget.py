@@ -1,13 +1,17 @@
 """The labeling widget: a round's selected items, one at a time, each label committed to the run store at once.
 
-Keyboard: number keys pick a label, Enter saves it, Backspace undoes, ``s`` skips; they are read by a
-:class:`alsafe.ui.keys.KeyStrip`, which takes the focus when drawn and gets it back after every click.
+Keyboard: number keys pick a label, Enter saves it, Escape cancels a pick, Backspace cancels a pick or else
+undoes the latest label (of this round or the previous one), ``s`` skips; they are read by a
+:class:`alsafe.ui.keys.KeyStrip`, which takes the focus when drawn and gets it back after every click and after
+Enter in the note box. A key acts only on the item that was on screen when it was pressed. A note belongs to
+the item it was typed for, and is saved with that item's label.
 
 Variations wait for review until someone accepts or rejects them, across rounds and restarts; an undo
 takes the undone label's variations with it (:meth:`alsafe.store.RunStore.variations`, ``current``).
 
 Nothing here waits on the user or on a callback: the ``on_labeled`` and ``on_round_complete`` callbacks
-(generation, retraining) run one at a time on a worker thread, reported in the status line.
+(generation, retraining) run one at a time on a worker thread, reported in the activity line; a failure
+stays there until what it reports is resolved (:mod:`alsafe.ui.messages`).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from typing import Callable
 import ipywidgets as widgets
 
 from alsafe.ui.keys import KeyStrip
-from alsafe.ui.reviews import STYLE, review_row, snippet
+from alsafe.ui.messages import OpenFailures, action_failure
+from alsafe.ui.queue import LabelQueue
+from alsafe.ui.reviews import STYLE, ReviewList, snippet
 from alsafe.store import RunStore, StoreError
 
-MAX_REVIEW_ROWS = 10
+_UNCHECKED = object()  # a key from a test or a script, not from the strip: no item to compare
 
 
 class LabelingWidget(widgets.VBox):
@@ -40,11 +46,17 @@ class LabelingWidget(widgets.VBox):
         labeled yet, so a second annotator sees every item again (for :func:`alsafe.agreement.agreement_report`).
     on_labeled : ``f(item_id, label)``, run on the worker thread after each label (e.g. generate variations).
     on_round_complete : ``f(round)``, run on the worker thread when the queue empties (e.g. retrain).
+    failures : background failures still open in the previous round's widget (its :attr:`failures`), shown
+        here until resolved.
+
+    Undo reaches back into the previous round: an item whose label is undone comes back on screen and is
+    labeled again under its own round.
     """
 
     def __init__(self, store: RunStore | str | Path, annotator: str, round: int | None = None,
                  on_labeled: Callable[[str, str], object] | None = None,
-                 on_round_complete: Callable[[int], object] | None = None):
+                 on_round_complete: Callable[[int], object] | None = None,
+                 failures: dict[tuple, str] | None = None):
         if not isinstance(annotator, str) or not annotator.strip():
             raise ValueError("annotator must be a non-empty name; it is stored with every label.")
         path = store.path if isinstance(store, RunStore) else Path(store)
@@ -65,67 +77,69 @@ class LabelingWidget(widgets.VBox):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alsafe-widget")
         self._futures: list[Future] = []
         self._selected: str | None = None
+        self._note_item: str | None = None  # the item whose note the note box holds
         self._status_text = ""
         self._running: list[str] = []  # background work under way, in order
-        self._failure: str | None = None  # the latest background failure, shown until the next one
+        self._failures = OpenFailures(path, failures)
         self._closed = False
-        self._load()
+        self._queue = LabelQueue(self.store, self.annotator, self.round, rounds)
         super().__init__(children=self._build(), layout=widgets.Layout(max_width="980px", padding="4px"))
         self.add_class("alsafe-labeling")
-        self._add_reviews(self._unreviewed(), {}, recheck=False)  # every pending review, earlier rounds' too
+        self._failures.drop_resolved(self.store, self.round)
+        self._set_activity()
+        self.review_list.add(self.review_list.unreviewed(), {}, recheck=False)  # earlier rounds' reviews too
         self._render()
 
     # -- state ---------------------------------------------------------------------------
-    def _load(self) -> None:
-        selection = self.store.selections(self.round)
-        self._items = {row["item_id"]: row for row in selection.to_dict("records")}
-        labels = self.store.labels()
-        mine = labels[(labels["annotator"] == self.annotator) & labels["item_id"].isin(list(self._items))]
-        # The history of this annotator's active labels makes undo work across items and across restarts.
-        self._history = [{"label_id": int(r["id"]), "item_id": r["item_id"], "label": r["label"]}
-                         for r in mine.sort_values("id").to_dict("records")]
-        done = {row["item_id"] for row in self._history}
-        self._queue = [item for item in selection["item_id"] if item not in done]
-        self._reviews: dict[int, dict] = {}
-        self._review_rows: dict[int, widgets.Box] = {}
-
     @property
     def current(self) -> dict | None:
-        """The item on screen (``item_id, text, cluster, score, predicted_label, position``), or None when done."""
-        return dict(self._items[self._queue[0]]) if self._queue else None
+        """The item on screen (``item_id, text, round, cluster, score, predicted_label, position``; ``round``:
+        the round it was selected in), or None when done."""
+        item_id = self._queue.current
+        return None if item_id is None else dict(self._queue.items[item_id])
 
     @property
     def progress(self) -> dict:
         """``done``, ``total`` and ``per_class`` (label -> count) of this annotator's labels in this round."""
-        latest = {row["item_id"]: row["label"] for row in self._history}
-        per_class = {name: 0 for name in self.taxonomy.names}
-        for label in latest.values():
-            per_class[label] = per_class.get(label, 0) + 1
-        return {"done": len(latest), "total": len(self._items), "per_class": per_class}
+        return self._queue.progress(self.taxonomy.names)
+
+    @property
+    def failures(self) -> dict[tuple, str]:
+        """The background failures not resolved yet, by what they are about (pass them to the next round's widget)."""
+        with self._guard:
+            return dict(self._failures.items)
+
+    def round_of(self, item_id: str) -> int:
+        """The round ``item_id`` was selected in (its labels are recorded under it)."""
+        return self._queue.round_of[item_id]
 
     # -- actions (what buttons and keys call) --------------------------------------------
     def label(self, label: str, note: str | None = None) -> int:
         """Label the current item (committed at once) and show the next one; returns the label's id."""
         with self._guard:
-            if not self._queue:
+            item_id = self._queue.current
+            if item_id is None:
                 raise StoreError(f"Round {self.round} has no item left for {self.annotator!r} to label.")
             if label not in self.taxonomy:
                 raise StoreError(f"Unknown label {label!r}; this run's taxonomy has {', '.join(self.taxonomy.names)}.")
-            item_id = self._queue[0]
-            if note is None:
+            if note is None:  # the note box holds the note of the item on screen, the one labeled here
                 note = self.note.value.strip() or None
-            label_id = self.store.add_label(item_id, label, self.annotator, note=note, round=self.round)
-            self._history.append({"label_id": label_id, "item_id": item_id, "label": label})
-            self._queue.pop(0)
-            self._selected, self.note.value = None, ""
-            text = snippet(self._items[item_id]["text"])
+            label_id = self.store.add_label(item_id, label, self.annotator, note=note,
+                                            round=self._queue.round_of[item_id])
+            self._queue.labeled(label_id, label, note)
+            self._selected, self.note.value, self._note_item = None, "", None
+            self._failures.resolve(("item", item_id))  # its variations are asked for again, for this label
+            text = snippet(self._queue.items[item_id]["text"])
             self._set_status(f"Saved {self.taxonomy.display(label)} for “{text}”.")
             self._render()
             # The item's variations (already there, or made by on_labeled) are fetched on the worker too.
-            self._submit(f"writing variations of “{text}”", self.on_labeled, (item_id, label), refresh=item_id)
-            if not self._queue and self.on_round_complete is not None:
+            self._submit(f"writing variations of “{text}”", self.on_labeled, (item_id, label), refresh=item_id,
+                         key=("item", item_id), safe="the label is saved, its variations are not", label_id=label_id)
+            if self._queue.current is None and self.on_round_complete is not None:
                 self._submit(f"training the learner on round {self.round} and picking the next items",
-                             self.on_round_complete, (self.round,))
+                             self.on_round_complete, (self.round,), key=("round", self.round),
+                             safe=f"every label of round {self.round} is saved; run the labeling cell again to "
+                                  "go on from there")
             return label_id
 
     def select(self, label: str) -> None:
@@ -133,9 +147,31 @@ class LabelingWidget(widgets.VBox):
         with self._guard:
             if label not in self.taxonomy:
                 raise StoreError(f"Unknown label {label!r}; this run's taxonomy has {', '.join(self.taxonomy.names)}.")
+            if self._queue.current is None:
+                raise StoreError(f"Round {self.round} has no item left for {self.annotator!r} to label.")
             self._selected = label
-            self._set_status(f"{self.taxonomy.display(label)} picked: press Enter to save it.")
+            self._set_status(f"{self.taxonomy.display(label)} picked: press Enter to save it, Escape to cancel.")
             self._render_buttons()
+
+    def cancel_pick(self) -> None:
+        """Forget the label picked with :meth:`select` (the Escape key); nothing was saved, nothing is undone."""
+        with self._guard:
+            if self._selected is None:
+                self._set_status("No label is picked, so there is nothing to cancel.")
+                return
+            picked, self._selected = self._selected, None
+            self._set_status(f"{self.taxonomy.display(picked)} unpicked: nothing was saved. Backspace now undoes "
+                             "the last saved label.")
+            self._render_buttons()
+
+    def back(self) -> str | None:
+        """Backspace and the undo button: cancel a pick if there is one (nothing saved is touched), else
+        :meth:`undo`; returns the undone item's id, or None when only a pick was cancelled."""
+        with self._guard:
+            if self._selected is not None:
+                self.cancel_pick()
+                return None
+            return self.undo()
 
     def confirm(self) -> int:
         """Save the label picked with :meth:`select` (the Enter key)."""
@@ -148,55 +184,70 @@ class LabelingWidget(widgets.VBox):
     def skip(self) -> None:
         """Move the current item to the end of the queue (nothing is written; a new widget shows it in order)."""
         with self._guard:
-            if not self._queue:
+            if self._queue.current is None:
                 raise StoreError(f"Round {self.round} has no item left to skip.")
-            self._queue.append(self._queue.pop(0))
+            self._queue.skip()  # its note goes with it (see _show_note)
             self._selected = None
             self._set_status("Skipped: the item comes back after the others.")
             self._render()
 
     def undo(self) -> str:
-        """Retract this annotator's latest label in this round and show that item again; returns its id."""
+        """Retract this annotator's latest label (of this round or the previous one) and show that item again;
+        returns its id. The retracted label and its variations leave the training set at once."""
         with self._guard:
-            if not self._history:
-                raise StoreError(f"{self.annotator!r} has no label in round {self.round} left to undo.")
-            last = self._history.pop()
-            self.store.retract_label(last["label_id"])  # its variations stop counting in the same write
-            if all(row["item_id"] != last["item_id"] for row in self._history) and last["item_id"] not in self._queue:
-                self._queue.insert(0, last["item_id"])
+            if not self._queue.history:
+                rounds = self._queue.rounds
+                raise StoreError(f"{self.annotator!r} has no label in round{'s' if len(rounds) > 1 else ''} "
+                                 f"{' and '.join(map(str, rounds))} left to undo.")
+            try:
+                self.store.retract_label(self._queue.history[-1]["label_id"])  # its variations go in the same write
+            except StoreError:  # undone meanwhile elsewhere (another tab on this run): it no longer counts either
+                pass
+            last = self._queue.undone()  # only now: after a failed write the label is still there to undo
+            item_id = last["item_id"]
             self._selected = None
-            self._drop_stale_reviews()
-            text = snippet(self._items[last["item_id"]]["text"])
-            self._set_status(f"Undid {self.taxonomy.display(last['label'])} for “{text}”; its variations are "
-                             "withdrawn. Label it again.")
+            self._failures.resolve(("item", item_id), ("fetch", item_id))  # moot for an undone label
+            self._set_activity()
+            self.review_list.drop_stale()
+            text = snippet(self._queue.items[item_id]["text"])
+            undone = f"Undid {self.taxonomy.display(last['label'])} for “{text}”"
+            if self._queue.round_of[item_id] != self.round:
+                r = self._queue.round_of[item_id]
+                self._set_status(f"{undone} from round {r}: its variations are withdrawn and the next training "
+                                 f"goes without it. Label it again (it stays in round {r}).")
+            else:
+                self._set_status(f"{undone}; its variations are withdrawn. Label it again.")
             self._render()
-            return last["item_id"]
+            return item_id
 
     def review(self, variation_id: int, accepted: bool, reason: str | None = None) -> None:
         """Accept or reject (with a reason) one generated variation: the human check of the relation R."""
         with self._guard:
             self.store.review_variation(variation_id, accepted, self.annotator, reason or None)
-            self._reviews.pop(variation_id, None)
-            self._review_rows.pop(variation_id, None)
+            self.review_list.remove(variation_id)
             self._set_status(f"Variation {variation_id} {'accepted' if accepted else 'rejected'}.")
-            self._render_reviews()
+            self.review_list.render()
 
     def accept_rest(self) -> int:
-        """Accept every pending variation the filters passed (the explicit bulk review); returns how many."""
+        """Accept the variations on screen that the filters passed (the explicit bulk review); returns how many.
+        Those not shown yet wait: nobody has read them."""
         with self._guard:
-            chosen = [vid for vid, row in self._reviews.items() if row["status"] == "accepted"]
-            for vid in chosen:
-                self.store.review_variation(vid, True, self.annotator)
-                self._reviews.pop(vid, None)
-                self._review_rows.pop(vid, None)
-            self._set_status(f"Accepted {len(chosen)} variation(s) the filters passed.")
-            self._render_reviews()
+            chosen = self.review_list.passed_shown()
+            try:
+                for vid in chosen:
+                    self.store.review_variation(vid, True, self.annotator)
+                    self.review_list.remove(vid)
+            finally:  # after a failed write the rows still listed are exactly the ones not accepted
+                self.review_list.render()
+            waiting = len(self.review_list.waiting)
+            self._set_status(f"Accepted {len(chosen)} variation(s) the filters passed"
+                             + (f"; {waiting} more wait for review." if waiting else "."))
             return len(chosen)
 
     @property
     def pending_reviews(self) -> list[int]:
         """Ids of the variations waiting for a person's review, oldest first."""
-        return sorted(self._reviews)
+        return sorted(self.review_list.waiting)
 
     def focus(self) -> None:
         """Give the keyboard to this widget (when no cell or text box is being typed in)."""
@@ -224,14 +275,19 @@ class LabelingWidget(widgets.VBox):
         self.close()
 
     # -- background work -----------------------------------------------------------------
-    def _submit(self, description: str, function: Callable | None, args: tuple, refresh: str | None = None) -> None:
+    def _submit(self, description: str, function: Callable | None, args: tuple, refresh: str | None = None,
+                key: tuple | None = None, safe: str = "", label_id: int | None = None) -> None:
+        """Run ``function(*args)`` on the worker, then fetch ``refresh``'s new variations. A failure is shown
+        under ``key`` until resolved, with ``safe`` (what is still saved); ``label_id``: the label it is for."""
         if function is not None:
             self._running.append(description)
             self._set_activity()
         self._futures = [future for future in self._futures if not future.done()]
-        self._futures.append(self._executor.submit(self._work, description, function, args, refresh))
+        self._futures.append(self._executor.submit(self._work, description, function, args, refresh, key, safe,
+                                                   label_id))
 
-    def _work(self, description: str, function: Callable | None, args: tuple, refresh: str | None) -> None:
+    def _work(self, description: str, function: Callable | None, args: tuple, refresh: str | None,
+              key: tuple | None, safe: str, label_id: int | None) -> None:
         """Run on the worker thread: the callback, then the new review rows; the guard is held only briefly."""
         error = None
         if function is not None:
@@ -239,6 +295,7 @@ class LabelingWidget(widgets.VBox):
                 function(*args)
             except Exception as caught:  # shown to the user; the widget goes on
                 error = caught
+        fresh: dict[int, dict] = {}
         with self._guard:
             if self._closed:
                 return
@@ -246,19 +303,32 @@ class LabelingWidget(widgets.VBox):
                 self._running.remove(description)
             if error is not None:
                 self.errors_.append((description, error))
-                self._failure = f"{description[:1].upper()}{description[1:]} failed: {error}"
+                # a failure for a label undone meanwhile reports nothing that is still true
+                if label_id is None or self._queue.holds(label_id):
+                    self._failures.report(key or ("job", description), description[:1].upper() + description[1:],
+                                          error, safe)
+            elif function is not None and key is not None:
+                self._failures.resolve(key)
+            if refresh is not None:
+                try:
+                    fresh = self.review_list.unreviewed([refresh])
+                    self._failures.resolve(("fetch", refresh))
+                except Exception as caught:
+                    self.errors_.append((f"fetching the variations of {refresh}", caught))
+                    self._failures.report(("fetch", refresh), "Fetching the variations of "
+                                          f"“{snippet(self._queue.items[refresh]['text'])}”", caught,
+                                          "they are stored and show when this widget is opened again")
             self._set_activity()
-            fresh = self._unreviewed([refresh]) if refresh is not None else {}
         # Building widgets is the slow part; done outside the guard, labeling meanwhile stays quick.
-        rows = {vid: self._review_row(vid, row) for vid, row in fresh.items() if vid not in self._review_rows}
+        rows = {vid: self.review_list.row(vid, row) for vid, row in fresh.items() if vid not in self.review_list.rows}
         with self._guard:
             if not self._closed and fresh:
-                self._add_reviews(fresh, rows)
+                self.review_list.add(fresh, rows)
 
     # -- the view --------------------------------------------------------------------------
     def _build(self) -> list[widgets.Widget]:
         self.header = widgets.HTML()
-        self.bar = widgets.IntProgress(min=0, max=max(len(self._items), 1),
+        self.bar = widgets.IntProgress(min=0, max=max(len(self._queue.own), 1),
                                        layout=widgets.Layout(width="100%", height="10px"))
         self.item = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.item.add_class("alsafe-item")
@@ -275,34 +345,32 @@ class LabelingWidget(widgets.VBox):
             button.add_class(f"alsafe-label-{number}")
             button.on_click(lambda _, name=entry.name: self._from_ui(self.label, name))
             self.buttons[entry.name] = button
-        self.note = widgets.Text(placeholder="optional note, saved with the next label (Enter saves)",
+        self.note = widgets.Text(placeholder="optional note on this item, saved with its label (Enter saves)",
                                  layout=widgets.Layout(flex="1 1 200px", min_width="160px"))
         self.note.add_class("alsafe-note")
         self.note.add_class("alsafe-typing")
         with warnings.catch_warnings():  # ipywidgets 8 deprecates on_submit but has no other Enter event
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.note.on_submit(lambda _: self._from_ui(self.confirm))
+            # Enter saves, then the keys come back: the next number key picks instead of typing here
+            self.note.on_submit(lambda _: self._from_ui(self.confirm, reclaim=True))
         self.skip_button = widgets.Button(description="Skip (s)", icon="forward", layout=widgets.Layout(width="120px"))
         self.undo_button = widgets.Button(description="Undo (⌫)", icon="undo", layout=widgets.Layout(width="120px"))
         self.skip_button.on_click(lambda _: self._from_ui(self.skip))
-        self.undo_button.on_click(lambda _: self._from_ui(self.undo))
+        self.undo_button.on_click(lambda _: self._from_ui(self.back))
         keys = f"1–{min(len(self.taxonomy), 9)}"
-        self.hotkeys = KeyStrip(self._on_key, active_text=f"⌨ keys on: {keys} pick · Enter save · Backspace undo · "
-                                                          "s skip")
+        self.hotkeys = KeyStrip(self._on_key, active_text=f"⌨ keys on: {keys} pick · Enter save · Esc unpick · "
+                                                          "Backspace undo · s skip")
         self.hotkeys.add_class("alsafe-hotkeys")
         self.status = widgets.HTML()
         self.status.add_class("alsafe-status")
         self.activity = widgets.HTML()
         self.activity.add_class("alsafe-activity")
         self._set_activity()
-        self.reviews = widgets.VBox(layout=widgets.Layout(max_height="420px", overflow="auto"))
-        self.reviews.add_class("alsafe-reviews")
-        self.reviews_title = widgets.HTML()
-        self.accept_rest_button = widgets.Button(description="Accept the rest", icon="check-double",
-                                                 tooltip="accept every waiting variation the filters passed",
-                                                 layout=widgets.Layout(width="auto", min_width="150px"))
+        self.review_list = ReviewList(self.store, self.taxonomy,
+                                      on_review=lambda *args: self._from_ui(self.review, *args))
+        self.reviews, self.reviews_title = self.review_list.box, self.review_list.title
+        self.accept_rest_button = self.review_list.accept_rest_button
         self.accept_rest_button.on_click(lambda _: self._from_ui(self.accept_rest))
-        self.accept_rest_button.add_class("alsafe-accept-rest")
         wrap = widgets.Layout(align_items="center", width="100%", flex_flow="row wrap")
         return [widgets.HTML(f"<style>{STYLE}</style>", layout=widgets.Layout(display="none")),
                 self.header, self.bar, self.item,
@@ -327,10 +395,24 @@ class LabelingWidget(widgets.VBox):
                                f"✓ Round {self.round} is done: all {progress['total']} items are labeled.</div>")
         else:
             self.item.value = self._item_html(item)
+        self._show_note(None if item is None else item["item_id"])
+        # Only after the item is drawn: a key pressed before names the item it replaced, and is refused.
+        self.hotkeys.item = "" if item is None else str(item["item_id"])
         for control in [*self.buttons.values(), self.skip_button]:
             control.disabled = item is None
-        self.undo_button.disabled = not self._history
         self._render_buttons()
+
+    def _show_note(self, item_id: str | None) -> None:
+        """Put the note typed for the item leaving the screen aside, and show the one of ``item_id``."""
+        if item_id == self._note_item:
+            return
+        notes = self._queue.notes
+        if self._note_item is not None and self.note.value.strip():
+            notes[self._note_item] = self.note.value
+        elif self._note_item is not None:
+            notes.pop(self._note_item, None)
+        self.note.value = notes.pop(item_id, "") if item_id is not None else ""
+        self._note_item = item_id
 
     def _item_html(self, item: dict) -> str:
         predicted = item.get("predicted_label")
@@ -343,6 +425,8 @@ class LabelingWidget(widgets.VBox):
                          "</b>")
         if item.get("score") is not None and item["score"] == item["score"]:
             facts.append(f"uncertainty <b>{item['score']:.2f}</b>")
+        if item["round"] != self.round:
+            facts.append(f"<b>from round {item['round']}</b>, its label undone: label it again")
         return (f"<div style='font-size:13px;color:#555;margin:6px 0 4px'>{' · '.join(facts)}</div>"
                 f"<div style='font-size:21px;line-height:1.5;padding:14px 18px;background:#f6f7f9;"
                 f"border-left:6px solid {colour};border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere'>"
@@ -351,6 +435,7 @@ class LabelingWidget(widgets.VBox):
     def _render_buttons(self) -> None:
         for name, button in self.buttons.items():
             button.layout.border = "3px solid #222" if name == self._selected else ""
+        self.undo_button.disabled = not self._queue.history and self._selected is None
 
     def _set_status(self, message: str, warning: bool = False) -> None:
         """The line answering what the person just did (background work has its own line)."""
@@ -367,77 +452,36 @@ class LabelingWidget(widgets.VBox):
             text = f"<span style='color:#555'>{html.escape(line, quote=False)}</span>"
         else:
             text = "<span style='color:#555'>✓ Nothing running in the background.</span>"
-        if self._failure:
-            text += f"<br><span style='color:#b00020'>{html.escape(self._failure, quote=False)}</span>"
-        self.activity.value = text
-
-    def _unreviewed(self, item_ids: list[str] | None = None) -> dict[int, dict]:
-        """The variations of ``item_ids`` (None: of every seed) that still belong to their seed's current
-        label and that no one has reviewed yet, by id."""
-        if item_ids is not None and not item_ids:
-            return {}
-        # One seed (after a label) is an indexed lookup; many (start-up) is one scan.
-        one = item_ids is not None and len(item_ids) == 1
-        variations = self.store.variations(seed_id=item_ids[0] if one else None, current_only=True)
-        fresh = variations[variations["reviewed_by"].isna()]
-        if item_ids is not None:
-            fresh = fresh[fresh["seed_id"].isin(item_ids)]
-        return {int(row["id"]): row for row in fresh.to_dict("records")}
-
-    def _drop_stale_reviews(self) -> None:
-        """Forget the waiting reviews whose variations no longer count (their seed's label was undone)."""
-        current = set(self._unreviewed([*{row["seed_id"] for row in self._reviews.values()}]))
-        for vid in [vid for vid in self._reviews if vid not in current]:
-            self._reviews.pop(vid, None)
-            self._review_rows.pop(vid, None)
-        self._render_reviews()
-
-    def _add_reviews(self, fresh: dict[int, dict], rows: dict[int, widgets.Box], recheck: bool = True) -> None:
-        """Show ``fresh`` reviews; ``recheck``: an undo may have come since they were fetched, so ask again."""
-        current = set(self._unreviewed([*{row["seed_id"] for row in fresh.values()}])) if fresh and recheck \
-            else set(fresh)
-        for vid, row in fresh.items():
-            if vid in current:
-                self._reviews.setdefault(vid, row)
-        for vid, box in rows.items():
-            if vid in self._reviews:
-                self._review_rows.setdefault(vid, box)
-        self._render_reviews()
-
-    def _render_reviews(self) -> None:
-        # Oldest first, and only a screenful: a long backlog would make every label slower to show.
-        shown = sorted(self._reviews)[:MAX_REVIEW_ROWS]
-        for vid in shown:
-            if vid not in self._review_rows:
-                self._review_rows[vid] = self._review_row(vid, self._reviews[vid])
-        rows = tuple(self._review_rows[vid] for vid in shown)
-        if rows != self.reviews.children:
-            self.reviews.children = rows
-        more = len(self._reviews) - len(rows)
-        passed = sum(row["status"] == "accepted" for row in self._reviews.values())
-        self.reviews_title.value = (
-            f"<b>Variations to review ({len(self._reviews)})</b> · does each keep its seed's label?"
-            f"{f' {more} more appear as these are done.' if more else ''}" if rows else "")
-        self.accept_rest_button.description = f"Accept the rest ({passed})"
-        self.accept_rest_button.layout.display = "" if passed else "none"
-
-    def _review_row(self, variation_id: int, row: dict) -> widgets.Box:
-        return review_row(variation_id, row, self.taxonomy,
-                          on_accept=lambda: self._from_ui(self.review, variation_id, True),
-                          on_reject=lambda reason: self._from_ui(self.review, variation_id, False, reason))
+        self.activity.value = text + self._failures.html()
 
     # -- events --------------------------------------------------------------------------
-    def _from_ui(self, action: Callable, *args) -> None:
-        """Run a button's action; a refused request shows in the status line instead of a traceback."""
+    def _from_ui(self, action: Callable, *args, reclaim: bool = False) -> None:
+        """Run a button's or key's action; what goes wrong shows in the status line, never only in a log.
+        ``reclaim``: give the keys back even from this widget's text box (after Enter in the note)."""
         try:
             action(*args)
-        except (StoreError, ValueError) as error:
+        except ValueError as error:  # a refused request (StoreError is one): its sentence says what to do
             self._set_status(str(error), warning=True)
-        self.hotkeys.focus()
+        except Exception as error:  # the store failing (disk, lock) or a bug: what failed, what is safe
+            self.errors_.append((action.__name__, error))
+            self._set_status(action_failure(action.__name__, error, self.store.path), warning=True)
+        self.hotkeys.focus(reclaim=reclaim)
 
-    def _on_key(self, key: str) -> None:
-        if key == "Backspace":
-            self._from_ui(self.undo)
+    def _on_key(self, key: str, item: str | None | object = _UNCHECKED) -> None:
+        """A key from the strip, pressed while ``item`` was on screen ("" when none was); tests and scripts
+        leave ``item`` out."""
+        with self._guard:
+            shown = self._queue.current
+            if item is not _UNCHECKED and item != ("" if shown is None else str(shown)):
+                on_screen = f"round {self.round} is done" if shown is None else \
+                    f"“{snippet(self._queue.items[shown]['text'])}” is on screen now"
+                self._set_status(f"A key pressed on another item was ignored (nothing was saved): {on_screen}.",
+                                 warning=True)
+                return
+        if key == "Escape":
+            self._from_ui(self.cancel_pick)
+        elif key == "Backspace":
+            self._from_ui(self.back)
         elif key == "Enter":
             self._from_ui(self.confirm)
         elif key in ("s", "S"):
@@ -446,7 +490,7 @@ class LabelingWidget(widgets.VBox):
             self._from_ui(self.select, self.taxonomy.names[int(key) - 1])
         else:
             self._set_status(f"The key {key!r} does nothing here; use 1-{min(len(self.taxonomy), 9)}, "
-                             "Enter, Backspace or s.", warning=True)
+                             "Enter, Escape, Backspace or s.", warning=True)
 
 
 def _ink(colour: str) -> str:

@@ -45,8 +45,8 @@ def widget(path):
 
 
 def _press(view, key):
-    """What the browser's key strip sends when ``key`` is pressed on it (a custom message)."""
-    view.hotkeys._handle_custom_msg({"key": key}, [])
+    """What the browser's key strip sends when ``key`` is pressed on it (a custom message naming the item shown)."""
+    view.hotkeys._handle_custom_msg({"key": key, "item": view.hotkeys.item}, [])
 
 
 def _active(path):
@@ -145,14 +145,14 @@ def test_variations_appear_after_a_label_and_reviews_are_recorded(widget, path):
     widget.buttons["self-harm"].click()
     assert widget.wait(5)  # the review rows are built on the worker thread
     assert len(widget.reviews.children) == 2 and "Variations to review (2)" in widget.reviews_title.value
-    first, second = sorted(widget._reviews)
-    reason, accept, reject = widget._review_rows[second].children[1].children
-    assert "passed the filters" in widget._review_rows[second].children[0].value
+    first, second = sorted(widget.review_list.waiting)
+    reason, accept, reject = widget.review_list.rows[second].children[1].children
+    assert "passed the filters" in widget.review_list.rows[second].children[0].value
     reject.click()
     assert f"Rejecting variation {second} needs a reason" in widget.status.value
     reason.value = "changes the label"
     reject.click()
-    widget._review_rows[first].children[1].children[1].click()
+    widget.review_list.rows[first].children[1].children[1].click()
     with RunStore.open(path) as store:
         table = store.variations(seed_id="p0").set_index("id")
     assert table.loc[first, ["status", "reviewed_by"]].tolist() == ["accepted", "ann"]
@@ -296,7 +296,7 @@ def test_an_undo_withdraws_the_undone_labels_variations_everywhere(widget, path)
         store.add_variations([_variation("p0", 0, "a not-harmful rewrite", label="discard")])
     widget._submit("refresh", None, (), refresh="p0")
     assert widget.wait(5)
-    assert [widget._reviews[v]["text"] for v in widget.pending_reviews] == ["a not-harmful rewrite"]
+    assert [widget.review_list.waiting[v]["text"] for v in widget.pending_reviews] == ["a not-harmful rewrite"]
     with RunStore.open(path) as store:
         table = export.labeled_dataset(store)
         variations = store.variations(seed_id="p0")
@@ -326,7 +326,7 @@ def test_pending_reviews_carry_over_to_the_next_round_until_reviewed(path):
         assert "Variations to review (3)" in second.reviews_title.value
         assert second.accept_rest_button.description == "Accept the rest (2)"
         assert second.accept_rest() == 2  # only what the filters passed; the rejected one waits for a person
-        assert [second._reviews[v]["text"] for v in second.pending_reviews] == ["too short"]
+        assert [second.review_list.waiting[v]["text"] for v in second.pending_reviews] == ["too short"]
     with RunStore.open(path) as store:
         reviewed = store.variations().dropna(subset=["reviewed_by"])
     assert sorted(reviewed["text"]) == ["I want it all to stop", "can't go on"]
