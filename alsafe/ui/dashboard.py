@@ -1,6 +1,8 @@
 """A run at a glance: what was acquired per class (human vs generated), learner metrics per round, cluster coverage.
 
-:class:`LiveDashboard` is the one figure of a labeling session, redrawn in place after every round.
+:class:`LiveDashboard` is the one figure of a labeling session and :class:`LiveTable` a table of it (the
+class distribution), both redrawn in place after every round from the store: nothing on screen is kept
+from an earlier round.
 """
 
 from __future__ import annotations
@@ -56,17 +58,30 @@ def cluster_coverage(store: RunStore, n_clusters: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["round", "clusters_covered", "n_clusters", "coverage"])
 
 
+def expected_metric(store: RunStore) -> str:
+    """The learner metric the loop will record for ``store``: held-out macro-F1 when it has gold-labeled dev
+    (else test) items, otherwise ``picked_accuracy`` (see :func:`round_metrics`)."""
+    for role in ("dev", "test"):
+        items = store.items(role)
+        if len(items) and items["gold_label"].notna().all():
+            return f"{role}_macro_f1"
+    return "picked_accuracy"
+
+
 def plot_dashboard(store: RunStore, n_clusters: int, metric: str | None = None) -> plt.Figure:
     """Three panels: class distribution (human vs generated), a learner metric per round (``metric``, or the
-    first of :data:`METRICS` the run has), cluster coverage; rounds on integer axes."""
+    first of :data:`METRICS` the rounds hold, or before any the one :func:`expected_metric` says they will),
+    cluster coverage; rounds on integer axes."""
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
     distribution = class_distribution(store).set_index("class")
-    distribution.plot.barh(stacked=True, ax=left, color=["#0072B2", "#E69F00"])
+    distribution.plot.barh(stacked=True, ax=left, color=["#0072B2", "#E69F00"], legend=False)
+    # below the axes, never over a bar (a long bar reaches the corner any inside legend would take)
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
     left.set_title("Acquired so far")
     left.set_xlabel("items")
     metrics = round_metrics(store)
     available = [m for m in METRICS if m in metrics.columns and metrics[m].notna().any()]
-    chosen = metric or (available[0] if available else "dev_macro_f1")
+    chosen = metric or (available[0] if available else expected_metric(store))
     if chosen in available:
         shown = metrics[metrics[chosen].notna()]
         middle.plot(shown["round"], shown[chosen], marker="o")
@@ -116,4 +131,30 @@ class LiveDashboard(widgets.Output):
         plt.close(figure)
         # one assignment replaces the old figure: no blank moment, never two figures stacked
         self.outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
+        self.n_draws_ += 1
+
+
+class LiveTable(widgets.HTML):
+    """``table(store)`` (by default :func:`class_distribution`) as an HTML table, redrawn after each round.
+
+    Parameters
+    ----------
+    store : the run store.
+    table : a function of the store returning a DataFrame.
+    session : a :class:`~alsafe.ui.session.LabelingSession` to follow, or None to draw once.
+    """
+
+    def __init__(self, store: RunStore, table=class_distribution, session=None):
+        super().__init__()
+        self.store, self.table = store, table
+        self.frame_: pd.DataFrame | None = None
+        self.n_draws_ = 0
+        self.refresh()
+        if session is not None:
+            session.on_round(lambda _: self.refresh())
+
+    def refresh(self) -> None:
+        """Read the table from the store again and show it (kept as ``frame_``)."""
+        self.frame_ = self.table(self.store)
+        self.value = self.frame_.to_html(index=False, border=0)
         self.n_draws_ += 1

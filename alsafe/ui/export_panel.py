@@ -4,10 +4,20 @@ Run All in widget mode reaches the export cell at once; exporting then would fin
 the few texts labeled so far. :class:`ExportPanel` instead says how far the run is, offers an "Export
 now" button, and exports by itself when the session's last round is done. Without a session (a
 simulated annotator, papermill) it exports at once, in the cell.
+
+Everything it says is read from the store each time it is redrawn (after every round, and on each
+button press): rounds done, generated rows no person reviewed, and whether the export on disk still
+matches the run. While generated rows wait for review the panel says how many, and its button reads
+**Export with them marked**: the person reviews first (the panel waits) or exports them with
+``reviewed`` False. When the budget is spent the export runs by itself even if some still wait (the
+last round's variations nearly always do, and a person who stops there still gets a dataset and a
+classifier), marks them, and says so in red; a review afterwards makes the export stale, and the
+panel says that too.
 """
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 
@@ -16,6 +26,8 @@ from IPython.display import Markdown
 
 from alsafe import export
 from alsafe.store import RunStore
+
+WARNING = "color:#b00020"
 
 
 class ExportPanel(widgets.VBox):
@@ -37,14 +49,16 @@ class ExportPanel(widgets.VBox):
 
     def __init__(self, store: RunStore, folder: str | Path, session=None, test_fraction: float = 0.2,
                  random_state: int = 0, **classifier_params):
-        self.store, self.folder = store, Path(folder)
+        self.store, self.folder, self.session = store, Path(folder), session
         self.test_fraction, self.random_state = test_fraction, random_state
         self.classifier_params = classifier_params
         self.paths_: dict | None = None
         self.error_: BaseException | None = None
         self._lock = threading.Lock()
+        self._busy = False
+        self._thread: threading.Thread | None = None
         self.message = widgets.HTML()
-        self.button = widgets.Button(description="Export now", icon="download", layout=widgets.Layout(width="160px"))
+        self.button = widgets.Button(description="Export now", icon="download", layout=widgets.Layout(width="220px"))
         self.button.on_click(lambda _: self._export_in_background())
         self.card = widgets.Output()
         super().__init__(children=[self.message, self.button, self.card])
@@ -52,17 +66,61 @@ class ExportPanel(widgets.VBox):
         if session is None or session.finished:
             self.export()
         else:
-            status = session.status_
-            self.message.value = (f"Waiting for labeling to finish ({status.rounds_done} of {status.rounds_total} "
-                                  "rounds done): the dataset and classifier are exported when the budget is "
-                                  "spent, or now with the button.")
             session.on_round(self._round_done)
+            self.refresh()
+
+    def status(self) -> dict:
+        """Where the run and its export stand, read from the store now: ``rounds_done``, ``rounds_total``,
+        ``finished``, ``unreviewed``, ``generated``, ``exported`` (the export's metadata or None), ``stale``."""
+        rounds = self.store.rounds()
+        done = int((rounds["status"] == "trained").sum())
+        total = self.session.loop.n_rounds if self.session is not None else len(rounds)
+        unreviewed, generated = export.unreviewed_counts(self.store)
+        return {"rounds_done": done, "rounds_total": total, "finished": done >= total, "unreviewed": unreviewed,
+                "generated": generated, "exported": export.read_export_meta(self.folder),
+                "stale": export.export_is_stale(self.store, self.folder)}
+
+    def refresh(self) -> dict:
+        """Redraw the message and buttons from the store; returns :meth:`status`."""
+        status = self.status()
+        exported, stale, unreviewed = status["exported"], status["stale"], status["unreviewed"]
+        lines = []
+        if self._busy:
+            lines.append("Exporting the dataset and training the classifier…")
+        if self.session is not None:
+            done, total = status["rounds_done"], status["rounds_total"]
+            lines.append(f"The budget is spent ({done} of {total} rounds done)." if status["finished"] else
+                         f"Waiting for labeling to finish ({done} of {total} rounds done): the dataset and classifier "
+                         "are exported when the budget is spent, or now with the button.")
+        if self.error_ is not None:
+            lines.append(f"<span style='{WARNING}'>The export failed: {html.escape(str(self.error_))}</span>")
+        if exported is not None and stale:
+            lines.append(f"<b style='{WARNING}'>The export is stale: {html.escape(stale)}; export again.</b>")
+        elif exported is not None:
+            lines.append(f"Exported to <code>{html.escape(str(self.folder))}</code> ({self._what_was_exported()}).")
+            if exported.get("unreviewed"):
+                lines.append(f"<b style='{WARNING}'>{exported['unreviewed']} of its {exported['generated']} generated "
+                             "rows were never reviewed by a person</b>: the dataset marks them "
+                             "<code>reviewed = False</code>."
+                             + (" Review them in the labeling widget, then export again." if self.session else ""))
+        if unreviewed and self.session is not None and (exported is None or stale):
+            lines.append(f"<b>{unreviewed} of {status['generated']} generated rows were never reviewed by a "
+                         "person.</b> Review them in the labeling widget first (the export waits), or press "
+                         "<i>Export with them marked</i> to export them with <code>reviewed = False</code>.")
+        self.message.value = "<br>".join(lines)
+        self.button.description = ("Export with them marked" if unreviewed and (exported is None or stale)
+                                   else "Export again" if exported is not None else "Export now")
+        self.button.disabled = self._busy
+        return status
 
     def export(self) -> dict:
-        """Write the dataset and train, score and save the classifier now; returns :attr:`paths_`."""
+        """Write the dataset and train, score and save the classifier now; returns :attr:`paths_`.
+
+        Generated rows no person reviewed are exported with ``reviewed`` False, and the panel says how many.
+        """
         with self._lock:
-            self.button.disabled = True
-            self.message.value = "Exporting the dataset and training the classifier…"
+            self._busy, self.error_ = True, None
+            self.refresh()
             try:
                 paths = export.export_dataset(self.store, self.folder, test_fraction=self.test_fraction,
                                               random_state=self.random_state)
@@ -71,19 +129,29 @@ class ExportPanel(widgets.VBox):
                     random_state=self.random_state, **self.classifier_params)
             except Exception as error:
                 self.error_ = error
-                self.message.value = f"<span style='color:#b00020'>The export failed: {error}</span>"
-                self.button.disabled = False
                 raise
+            finally:
+                self._busy = False
+                self.refresh()
             self.paths_ = paths
-            self.message.value = f"Exported to <code>{self.folder}</code> (dataset and classifier)."
-            self.button.description = "Export again"
-            self.button.disabled = False
             self.card.clear_output()
             self.card.append_display_data(Markdown((paths["classifier"] / "README.md").read_text(encoding="utf-8")))
             return paths
 
+    def _what_was_exported(self) -> str:
+        card, meta = self.folder / "classifier" / "README.md", self.folder / export.META_FILE
+        # the classifier is trained after the dataset is written: an older card is from an earlier export
+        return ("dataset and classifier" if card.exists() and card.stat().st_mtime >= meta.stat().st_mtime
+                else "the dataset; the classifier is not trained yet")
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until an export a button started has finished (for tests and scripts)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def _export_in_background(self) -> None:
-        threading.Thread(target=self._quiet_export, name="alsafe-export", daemon=True).start()
+        self._thread = threading.Thread(target=self._quiet_export, name="alsafe-export", daemon=True)
+        self._thread.start()
 
     def _quiet_export(self) -> None:
         try:
@@ -94,3 +162,5 @@ class ExportPanel(widgets.VBox):
     def _round_done(self, session) -> None:
         if session.finished and self.paths_ is None:
             self._quiet_export()
+        else:
+            self.refresh()
