@@ -39,12 +39,19 @@ function render({ model, el }) {
   const waiting = [];
   let acknowledged = model.get("acknowledged");
   let note = "";
+  // Both texts stay in the strip, one on top of the other, and only one is visible: the strip keeps its size
+  // when the focus comes and goes, so a click that moves the focus does not move what is under the mouse.
+  const idle = document.createElement("span"), on = document.createElement("span");
+  idle.className = "alsafe-keys-idle";
+  on.className = "alsafe-keys-on";
+  strip.appendChild(idle);
+  strip.appendChild(on);
   const paint = () => {
-    const active = document.activeElement === strip;
-    strip.classList.toggle("alsafe-keystrip-active", active);
+    strip.classList.toggle("alsafe-keystrip-active", document.activeElement === strip);
     strip.classList.toggle("alsafe-keystrip-busy", note !== "");
-    const text = active ? model.get("active_text") : model.get("idle_text");
-    strip.textContent = note ? `${text} · ${note}` : text;
+    const suffix = note ? ` · ${note}` : "";
+    idle.textContent = model.get("idle_text") + suffix;
+    on.textContent = model.get("active_text") + suffix;
   };
   model.on("change:acknowledged", () => {
     const now = model.get("acknowledged");
@@ -110,8 +117,11 @@ export default { render };
 """ % (list(KEYS), BUSY_MS, BUSY_NOTE)
 
 _CSS = """
-.alsafe-keystrip { display: inline-block; min-width: 16em; padding: 4px 10px; border: 2px dashed #999;
+.alsafe-keystrip { display: inline-grid; min-width: 16em; padding: 4px 10px; border: 2px dashed #999;
   border-radius: 6px; color: #666; font-size: 13px; cursor: pointer; outline: none; user-select: none; }
+.alsafe-keystrip > span { grid-area: 1 / 1; }
+.alsafe-keystrip > .alsafe-keys-on, .alsafe-keystrip-active > .alsafe-keys-idle { visibility: hidden; }
+.alsafe-keystrip-active > .alsafe-keys-on { visibility: visible; }
 .alsafe-keystrip-active { border: 2px solid #0072B2; color: #0072B2; background: #eef6fb; }
 .alsafe-keystrip-busy { border-color: #b00020; color: #b00020; }
 """
