@@ -169,6 +169,11 @@ class RunStore(LLMLedger):
             raise
         return store
 
+    @property
+    def writes(self) -> int:
+        """Rows this connection has written so far (a cheap way to tell whether a call changed the run)."""
+        return self._db.total_changes
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()

@@ -63,10 +63,13 @@ class ExportPanel(widgets.VBox):
         self.card = widgets.Output()
         super().__init__(children=[self.message, self.button, self.card])
         self.add_class("alsafe-export")
+        self._card_text, self._card_stale = "", None
+        if session is not None:
+            session.on_round(self._round_done)
+            session.on_change(lambda _: self.refresh())  # a label, undo or review can make the export stale
         if session is None or session.finished:
             self.export()
         else:
-            session.on_round(self._round_done)
             self.refresh()
 
     def status(self) -> dict:
@@ -111,7 +114,19 @@ class ExportPanel(widgets.VBox):
         self.button.description = ("Export with them marked" if unreviewed and (exported is None or stale)
                                    else "Export again" if exported is not None else "Export now")
         self.button.disabled = self._busy
+        self._show_card(stale if exported is not None else None)
         return status
+
+    def _show_card(self, stale: str | None) -> None:
+        """The classifier's card under the panel, headed by a warning while the run has changed since."""
+        if not self._card_text or stale == self._card_stale:
+            return
+        self._card_stale = stale
+        self.card.outputs = ()  # clear_output() clears only inside a kernel with a front end
+        if stale:
+            self.card.append_display_data(Markdown(f"> **Stale:** {stale}; this card describes the export as it "
+                                                   "was made. Export again."))
+        self.card.append_display_data(Markdown(self._card_text))
 
     def export(self) -> dict:
         """Write the dataset and train, score and save the classifier now; returns :attr:`paths_`.
@@ -134,8 +149,8 @@ class ExportPanel(widgets.VBox):
                 self._busy = False
                 self.refresh()
             self.paths_ = paths
-            self.card.clear_output()
-            self.card.append_display_data(Markdown((paths["classifier"] / "README.md").read_text(encoding="utf-8")))
+            self._card_text, self._card_stale = (paths["classifier"] / "README.md").read_text(encoding="utf-8"), ""
+            self.refresh()
             return paths
 
     def _what_was_exported(self) -> str:

@@ -47,6 +47,7 @@ class LabelingSession(widgets.VBox):
         self.message.add_class("alsafe-session-message")
         self.widget_: LabelingWidget | None = None
         self._listeners: list[Callable[["LabelingSession"], object]] = []
+        self._change_listeners: list[Callable[["LabelingSession"], object]] = []
         super().__init__(children=[self.summary])
 
     @property
@@ -57,6 +58,14 @@ class LabelingSession(widgets.VBox):
     def on_round(self, callback: Callable[["LabelingSession"], object]) -> None:
         """Call ``callback(session)`` after every round the loop finishes (on the worker thread)."""
         self._listeners.append(callback)
+
+    def on_change(self, callback: Callable[["LabelingSession"], object]) -> None:
+        """Call ``callback(session)`` after every label, undo or review given in the widget (on the UI thread)."""
+        self._change_listeners.append(callback)
+
+    def _changed(self) -> None:
+        for listener in self._change_listeners:
+            listener(self)
 
     def start(self) -> "LabelingSession":
         """Select round 1 (or continue where the run stopped) and show its widget; returns the session."""
@@ -76,7 +85,7 @@ class LabelingSession(widgets.VBox):
         try:
             new = LabelingWidget(self.loop.store, self.annotator, on_labeled=self._labeled,
                                  on_round_complete=None if status.finished else self._round_complete,
-                                 failures=None if old is None else old.failures)
+                                 failures=None if old is None else old.failures, on_change=self._changed)
         except Exception as error:  # said where the round would be; the previous widget (if any) stays usable
             reason = str(error).strip() or type(error).__name__
             self.message.value = (

@@ -48,6 +48,8 @@ class LabelingWidget(widgets.VBox):
     on_round_complete : ``f(round)``, run on the worker thread when the queue empties (e.g. retrain).
     failures : background failures still open in the previous round's widget (its :attr:`failures`), shown
         here until resolved.
+    on_change : ``f()``, run after every click or key that wrote to the store (a label, an undo, a review),
+        so what else shows the run (the export panel) can redraw.
 
     Undo reaches back into the previous round: an item whose label is undone comes back on screen and is
     labeled again under its own round.
@@ -56,7 +58,7 @@ class LabelingWidget(widgets.VBox):
     def __init__(self, store: RunStore | str | Path, annotator: str, round: int | None = None,
                  on_labeled: Callable[[str, str], object] | None = None,
                  on_round_complete: Callable[[int], object] | None = None,
-                 failures: dict[tuple, str] | None = None):
+                 failures: dict[tuple, str] | None = None, on_change: Callable[[], object] | None = None):
         if not isinstance(annotator, str) or not annotator.strip():
             raise ValueError("annotator must be a non-empty name; it is stored with every label.")
         path = store.path if isinstance(store, RunStore) else Path(store)
@@ -70,7 +72,7 @@ class LabelingWidget(widgets.VBox):
             raise StoreError(f"Round {round} is not in {path}; its rounds are {', '.join(map(str, rounds))}.")
         self.annotator = annotator.strip()
         self.round = int(rounds[-1] if round is None else round)
-        self.on_labeled, self.on_round_complete = on_labeled, on_round_complete
+        self.on_labeled, self.on_round_complete, self.on_change = on_labeled, on_round_complete, on_change
         self.taxonomy = self.store.taxonomy
         self.errors_: list[tuple[str, BaseException]] = []
         self._guard = threading.RLock()  # the worker thread touches widgets and the connection too
@@ -458,8 +460,11 @@ class LabelingWidget(widgets.VBox):
     def _from_ui(self, action: Callable, *args, reclaim: bool = False) -> None:
         """Run a button's or key's action; what goes wrong shows in the status line, never only in a log.
         ``reclaim``: give the keys back even from this widget's text box (after Enter in the note)."""
+        writes = self.store.writes
         try:
             action(*args)
+            if self.on_change is not None and self.store.writes != writes:
+                self.on_change()
         except ValueError as error:  # a refused request (StoreError is one): its sentence says what to do
             self._set_status(str(error), warning=True)
         except Exception as error:  # the store failing (disk, lock) or a bug: what failed, what is safe

@@ -18,13 +18,21 @@ TAXONOMY = Taxonomy.from_dict({"labels": [{"name": "urgent", "description": "Nee
 
 
 class FakeSession:
-    """What the panel uses of a LabelingSession: ``finished``, ``loop.n_rounds`` and ``on_round``."""
+    """What the panel uses of a LabelingSession: ``finished``, ``loop.n_rounds``, ``on_round`` and ``on_change``."""
 
     def __init__(self, n_rounds):
         self.loop, self.finished, self.listeners = SimpleNamespace(n_rounds=n_rounds), False, []
+        self.change_listeners = []
 
     def on_round(self, callback):
         self.listeners.append(callback)
+
+    def on_change(self, callback):
+        self.change_listeners.append(callback)
+
+    def changed(self):
+        for listener in self.change_listeners:
+            listener(self)
 
     def round_done(self, finished=False):
         self.finished = finished
@@ -104,6 +112,21 @@ def test_an_undo_after_the_export_makes_the_panel_say_it_is_stale(store, tmp_pat
     assert panel.button.description == "Export again"
     panel.export()
     assert "stale" not in panel.message.value
+
+
+def test_an_undo_in_the_widget_after_the_export_at_the_budget_says_stale_at_once_in_panel_and_card(store, tmp_path):
+    _round(store, 1, ["p0", "p1"], ["urgent", "other"])
+    session = FakeSession(n_rounds=1)
+    session.finished = True
+    panel = ExportPanel(store, tmp_path / "export", session=session)  # the budget is spent: exported at once
+    card = lambda: " ".join(str(o.get("data", {}).get("text/markdown", "")) for o in panel.card.outputs)
+    assert "Stale" not in card() and "stub card" in card()
+    store.retract_label(int(store.labels()["id"].max()))
+    session.changed()  # what the widget's on_change does after the undo: no round ends after the budget
+    assert "The export is stale: 1 label was undone after it was made; export again." in panel.message.value
+    assert card().startswith("> **Stale:** 1 label was undone after it was made") and "stub card" in card()
+    panel.export()
+    assert "Stale" not in card() and "stale" not in panel.message.value
 
 
 def test_at_the_budget_the_export_runs_and_says_prominently_what_no_person_reviewed(store, tmp_path):

@@ -177,3 +177,20 @@ def test_the_strip_sends_the_item_and_drops_keys_while_the_kernel_is_busy(tmp_pa
     assert result["sent"] == [{"key": "1", "item": "p0"}, {"key": "Enter", "item": "p0"},
                               {"key": "3", "item": "p1"}]
     assert result["seen"]["busy"] == f"keys on · {BUSY_NOTE}" and result["seen"]["after"] == "keys on"
+
+
+def test_on_change_runs_after_every_click_or_key_that_wrote_and_only_then(path):
+    from alsafe.ui.widget import LabelingWidget
+
+    calls = []
+    with LabelingWidget(path, annotator="ann", on_change=lambda: calls.append(1)) as view:
+        _send(view, "2", view.hotkeys.item)      # a pick: nothing written
+        _send(view, "s", view.hotkeys.item)      # a skip: nothing written
+        assert calls == []
+        _send(view, "2", view.hotkeys.item)
+        _send(view, "Enter", view.hotkeys.item)  # saved
+        assert calls == [1]
+        _send(view, "Backspace", view.hotkeys.item)  # undone
+        assert calls == [1, 1]
+        _send(view, "Enter", view.hotkeys.item)  # refused (nothing picked): no write, no call
+        assert calls == [1, 1]
