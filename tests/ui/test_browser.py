@@ -1,6 +1,8 @@
 """Notebook 07, the one a practitioner opens, in a real JupyterLab driven by headless Chromium: Run All, keys
-without a click, undo and relabel, a skip, reviews, a round change with reviews pending, a kernel restart, a
-420 px panel, the export that waits for the budget; then the store and the export, row by row.
+without a click, undo and relabel, a note then a skip, another process opening and closing the run while
+labeling, keys pressed while the kernel is busy, an undo across the round change, reviews, a kernel restart,
+a 420 px panel, the export that runs at the budget with unreviewed rows marked, an undo after it that makes
+it stale; then the store and the export, row by row.
 
 The generator is the loopback fault server (an OpenAI-compatible endpoint answering rewrites of each seed),
 so the test runs offline in about a minute. Saves ``figures/labeling_widget.png`` and
@@ -29,6 +31,7 @@ import pandas as pd
 import pytest
 
 from alsafe.store import RunStore
+from alsafe.ui.keys import BUSY_NOTE
 from tests.servers.fault_server import FaultServer
 
 pytestmark = pytest.mark.browser
@@ -178,6 +181,37 @@ KERNEL_IDLE = """() => {
 CELL_SOURCES = """() => { const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
     return Array.from({length: cells.length}, (_, i) => cells.get(i).sharedModel.getSource()); }"""
 STRIP_HAS_FOCUS = "() => !!(document.activeElement && document.activeElement.classList.contains('alsafe-keystrip'))"
+# A long computation in the notebook's kernel, as a heavy cell after Run All is: a regular expression that
+# backtracks for seconds inside C, holding the GIL (with ipykernel 7 a cell that only sleeps still lets
+# widget messages through on another thread). Started, not awaited; BUSY_STATE says whether it has ended.
+KERNEL_BUSY = """() => { const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    window.alsafeBusy = [];
+    const future = kernel.requestExecute({code: "import re; re.match(r'(x+x+)+y', 'x' * 28)"});
+    future.onIOPub = (message) => window.alsafeBusy.push(message.header.msg_type === "status"
+        ? message.content.execution_state : message.header.msg_type);
+    return true; }"""
+BUSY_STATE = """(state) => (window.alsafeBusy || []).includes(state)"""
+SHOWN_ROWS = """() => Array.from(document.querySelectorAll('.alsafe-variation')).map(row =>
+    Number([...row.classList].find(c => /^alsafe-variation-[0-9]+$/.test(c)).split('-').pop()))"""
+NOTE = "check the address with the team"
+OUTSIDE = """
+import sqlite3, sys
+from alsafe.store import RunStore
+with RunStore.open(sys.argv[1]) as store:   # a terminal, a dashboard in another notebook, alsafe on the CLI
+    print(len(store.labels()))
+connection = sqlite3.connect(sys.argv[1])   # the sqlite3 shell, Datasette
+connection.execute("SELECT COUNT(*) FROM labels").fetchone()
+connection.close()
+"""
+
+
+def _outside_process_opens_and_closes(run) -> int:
+    """Another process opens the run, reads and closes it while the notebook holds it; its label count."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), *sys.path]))
+    done = subprocess.run([sys.executable, "-c", OUTSIDE, str(run)], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[0])
 
 
 def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_data):
@@ -221,6 +255,7 @@ def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_dat
             page.locator(".alsafe-export").filter(has_text="Waiting for labeling to finish").wait_for(timeout=60_000)
             page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
             first = label_current(CLASS_OF[shown()])
+            assert _outside_process_opens_and_closes(folder / "run.sqlite") == len(BOOTSTRAP) + 1
             second = shown()
             wrong = next(label for label in LABELS if label != CLASS_OF[second])
             label_current(wrong)
@@ -230,19 +265,44 @@ def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_dat
             assert shown() == second
             label_current(CLASS_OF[second])
             skipped = shown()
-            press("s", "Skipped")
+            note = page.locator(".alsafe-note input")
+            note.fill(NOTE)  # a note typed for this item, then a skip: the note goes with its item
+            page.locator("button", has_text="Skip").click()
+            status.filter(has_text="Skipped").wait_for(timeout=15_000)
+            assert note.input_value() == ""
             fourth = label_current(CLASS_OF[shown()])
-            assert shown() == skipped  # the skipped item comes back last
+            assert shown() == skipped  # the skipped item comes back last, with its note
+            assert note.input_value() == NOTE
             rows.filter(has_text=REWRITE[first]).wait_for(timeout=30_000)
             row = rows.filter(has_text=REWRITE[first])
             row.locator("input").fill("too far from the original")
             row.locator("button", has_text="Reject").click()
             row.wait_for(state="detached", timeout=15_000)
-            label_current(CLASS_OF[skipped])
+            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+            saved = len(_labels_of(folder, "browser"))
+            page.evaluate(KERNEL_BUSY)
+            # not waited for by its messages: the kernel cannot send them while the computation holds the GIL
+            page.wait_for_timeout(1000)
+            press(KEY[CLASS_OF[skipped]])  # sent; the kernel reads it when the computation is done
+            page.wait_for_timeout(2500)  # well past the strip's 1 s, however late the page ran the first keydown
+            press("Enter")  # the first key waits unanswered: this one is dropped, with a note on the strip
+            dropped = page.evaluate("() => !!document.querySelector('.alsafe-keystrip-busy')")
+            assert not page.evaluate(BUSY_STATE, "idle"), "the computation ended before the keys were tested"
+            assert dropped and BUSY_NOTE in page.locator(".alsafe-keystrip .alsafe-keys-on").inner_text()
+            page.wait_for_function(BUSY_STATE, arg="idle", timeout=60_000)
+            status.filter(has_text="picked").wait_for(timeout=15_000)  # the pick landed on the item it was made on
+            page.locator(".alsafe-keystrip-busy").wait_for(state="detached", timeout=15_000)
+            assert len(_labels_of(folder, "browser")) == saved  # the dropped Enter saved nothing
+            press("Enter", "Saved")
 
             # -- round 2: reviews still pending, keys label without a click ------------------------------
             header.filter(has_text="Round 2").wait_for(timeout=120_000)
             page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+            press("Backspace", "Undid")  # the last label of round 1, undone from round 2
+            assert shown() == skipped
+            item.filter(has_text="from round 1").wait_for(timeout=15_000)
+            rows.filter(has_text=REWRITE[skipped]).wait_for(state="detached", timeout=15_000)
+            label_current(CLASS_OF[skipped])
             for text in (second, fourth, skipped):
                 rows.filter(has_text=REWRITE[text]).wait_for(timeout=30_000)
             label_current(CLASS_OF[shown()])
@@ -261,7 +321,12 @@ def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_dat
             rows.nth(2).wait_for(timeout=30_000)
             facts = [rows.nth(i).inner_text() for i in range(rows.count())]
             assert facts and not [f for f in facts if "nan" in f.split()] and all("filters" in f for f in facts)
+            # round 1's four current labels and round 2's first, as the screen says
+            assert _outside_process_opens_and_closes(folder / "run.sqlite") == len(BOOTSTRAP) + 4 + 1
             label_current(CLASS_OF[shown()])
+            mine = _labels_of(folder, "browser")
+            chips = {label: int(re.search(rf"{label} (\d+)", header.inner_text()).group(1)) for label in LABELS}
+            assert chips == mine[mine["round"] == 2]["label"].value_counts().reindex(LABELS, fill_value=0).to_dict()
 
             # -- a 420 px panel: whole rows, buttons that can be hit, nothing scrolling sideways ----------
             # a 420 px notebook panel: the side bars folded, the window as wide as the panel plus its margins
@@ -281,17 +346,24 @@ def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_dat
                         narrowest: Math.min(...buttons)}; })""")
             assert layout and all(r["sideways"] <= 1 and r["cut"] <= 1 and r["narrowest"] >= 80 for r in layout), layout
             page.locator(".alsafe-labeling").screenshot(path=str(REPO / "figures" / "labeling_widget_narrow.png"))
+            on_screen = page.evaluate(SHOWN_ROWS)
             page.locator("button.alsafe-accept-rest").click()
-            rows.filter(has_text="passed the filters").first.wait_for(state="detached", timeout=15_000)
+            status.filter(has_text="Accepted").wait_for(timeout=15_000)
+            for variation in on_screen:  # every row on screen accepted; any that arrived since stays
+                page.locator(f".alsafe-variation-{variation}").wait_for(state="detached", timeout=15_000)
             page.set_viewport_size({"width": 1280, "height": 1300})
 
             # -- the last two labels spend the budget: the export runs by itself ------------------------
             label_current(CLASS_OF[shown()])
             label_current(CLASS_OF[shown()])
             page.locator(".alsafe-export").filter(has_text="Exported to").wait_for(timeout=180_000)
+            exported_text = page.locator(".alsafe-export").inner_text()
+            listed = page.evaluate(SHOWN_ROWS)
+            # -- an undo after the export: the panel says at once that the export is stale; relabeled as it was
+            press("Backspace", "Undid")
+            page.locator(".alsafe-export").filter(has_text="The export is stale").wait_for(timeout=15_000)
+            label_current(CLASS_OF[shown()])
             assert page.evaluate(CELL_SOURCES) == sources  # no key ever typed into a cell
-            listed = page.evaluate("""() => Array.from(document.querySelectorAll('.alsafe-variation')).map(row =>
-                Number([...row.classList].find(c => /^alsafe-variation-[0-9]+$/.test(c)).split('-').pop()))""")
         except Exception:
             # what the page showed, for the person reading the failure
             page.screenshot(path=str(folder / "failure.png"), full_page=True)
@@ -306,13 +378,17 @@ def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_dat
         current = store.labeled().set_index("id")["label"]
     texts = dict(zip(*_items(folder)))
     events = events[events["annotator"] == "browser"]  # not the bootstrap file's labels
-    assert len(events) == 9 and events["retracted_at"].notna().sum() == 1  # 8 labels + the undone one
-    undone = events[events["retracted_at"].notna()].iloc[0]
-    assert (texts[undone["item_id"]], undone["label"]) == (second, wrong)
-    assert events["round"].tolist() == [1] * 5 + [2] * 4
+    assert len(events) == 11 and events["retracted_at"].notna().sum() == 3  # 8 labels + the three undone
+    undone, across, after_export = events[events["retracted_at"].notna()].itertuples()
+    assert (texts[undone.item_id], undone.label) == (second, wrong)
+    assert texts[across.item_id] == skipped and across.round == 1  # undone from round 2's widget
+    assert after_export.round == 2 and after_export.id == events.loc[events["round"] == 2, "id"].iloc[3]
+    assert events["round"].tolist() == [1] * 6 + [2] * 5  # a relabel keeps its item's round
+    noted = events[events["note"].notna()]  # the note typed before the skip landed on its own item only
+    assert len(noted) and noted[["item_id", "note"]].values.tolist() == [[across.item_id, NOTE]] * len(noted)
     human = events[events["retracted_at"].isna()]
     assert all(row.label == CLASS_OF[texts[row.item_id]] for row in human.itertuples())  # every key hit its item
-    withdrawn = variations[(variations["seed_id"] == undone["item_id"]) & (variations["label"] == wrong)]
+    withdrawn = variations[(variations["seed_id"] == undone.item_id) & (variations["label"] == wrong)]
     assert len(withdrawn) == 1 and not withdrawn["current"].any()
     assert (variations.loc[variations["current"], "label"]
             == variations.loc[variations["current"], "seed_id"].map(current)).all()
@@ -321,11 +397,21 @@ def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_dat
     waiting = variations[variations["current"] & variations["reviewed_by"].isna()]
     assert len(waiting) and sorted(waiting["id"]) == sorted(listed)  # every review still owed is on screen
     dataset = pd.read_csv(folder / "export" / "dataset.csv")
+    unreviewed = dataset[(dataset["origin"] == "llm") & ~dataset["reviewed"].astype(bool)]
+    assert len(unreviewed) == int((waiting["status"] == "accepted").sum()) > 0  # exported, marked unreviewed
+    assert f"{len(unreviewed)} of its {int((dataset['origin'] == 'llm').sum())} generated rows were never reviewed" \
+        in exported_text
     llm = dataset[dataset["origin"] == "llm"]
     by_id = dataset[dataset["origin"] == "human"].set_index("seed_id")["label"]
     assert len(llm) and (llm["label"] == llm["seed_id"].map(by_id)).all()  # no variation under a retracted label
     assert REWRITE[first] not in set(llm["text"])
     assert (folder / "export" / "classifier" / "README.md").exists()
+
+
+def _labels_of(folder, annotator):
+    with RunStore.open(folder / "run.sqlite") as store:
+        labels = store.labels()
+    return labels[labels["annotator"] == annotator]
 
 
 def _items(folder):
