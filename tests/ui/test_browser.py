@@ -418,3 +418,68 @@ def _items(folder):
     with RunStore.open(folder / "run.sqlite") as store:
         items = store.items()
     return items["id"].tolist(), items["text"].tolist()
+
+
+NOTEBOOK_03 = REPO / "notebooks" / "03_active_learning_loop.ipynb"
+
+
+@pytest.fixture
+def paper_widget_mode(tmp_path):
+    """Notebook 03 with ORACLE = "widget" on a small pool of the paper's titles, no generation."""
+    if not os.environ.get("ALSAFE_DATA_DIR"):
+        pytest.skip("ALSAFE_DATA_DIR is unset: notebook 03 labels the paper's released titles.")
+    import papermill
+
+    book = papermill.iorw.load_notebook_node(str(NOTEBOOK_03))
+    book = papermill.parameterize.parameterize_notebook(book, {
+        "ORACLE": "widget", "POOL_SIZE": 60, "BUDGET": 6, "BATCH_SIZE": 3, "N_CLUSTERS": 3, "N_VARIATIONS": 0,
+        "GENERATION": [False], "LEARNER": "tfidf-lr", "VECTORIZER": "minilm-l2", "SEEDS": [0],
+        "RUNS_DIR": str(tmp_path / "simulation"), "WIDGET_RUN": str(tmp_path / "labeling.sqlite"),
+        "ANNOTATOR": "browser"})
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, tmp_path / "03_active_learning_loop.ipynb")
+    return "03_active_learning_loop.ipynb", tmp_path
+
+
+def test_notebook_03_in_widget_mode_under_run_all_labels_only_what_was_on_screen(lab, paper_widget_mode):
+    from playwright.sync_api import sync_playwright
+
+    url, token = lab
+    notebook, folder = paper_widget_mode
+    seen: list[str] = []  # the title on screen each time a label was saved
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1300})
+            page.goto(f"{url}/lab/tree/{notebook}?token={token}")
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            item, status = page.locator(".alsafe-item"), page.locator(".alsafe-status")
+            page.locator(".alsafe-labeling").filter(has_text="Round 1").wait_for(timeout=180_000)
+            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+            # keys at once, while Run All may still be going through the cells below the widget
+            for _ in range(3):
+                text = item.locator("div").last.inner_text()
+                page.keyboard.press("1")
+                status.filter(has_text="picked").wait_for(timeout=30_000)
+                page.keyboard.press("Enter")
+                status.filter(has_text="Saved").wait_for(timeout=30_000)
+                seen.append(text)
+                if len(seen) < 3:
+                    page.wait_for_function("t => !document.querySelector('.alsafe-item').innerText.includes(t)",
+                                           arg=text, timeout=15_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+            notebook_text = page.locator(".jp-Notebook").inner_text()
+        except Exception:
+            page.screenshot(path=str(folder / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+    with RunStore.open(folder / "labeling.sqlite") as store:
+        labels = store.labels()
+        texts = store.items().set_index("id")["text"]
+    mine = labels[labels["annotator"] == "browser"]
+    assert [" ".join(texts[item].split()) for item in mine["item_id"]] == [" ".join(t.split()) for t in seen]
+    assert "Widget mode" in notebook_text and "skips the simulation" in notebook_text
+    assert not (folder / "simulation").exists()  # Run All in widget mode simulated nothing
