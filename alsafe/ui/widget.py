@@ -25,6 +25,7 @@ from typing import Callable
 
 import ipywidgets as widgets
 
+from alsafe.ui.item_view import ink, item_html
 from alsafe.ui.keys import KeyStrip
 from alsafe.ui.messages import OpenFailures, action_failure
 from alsafe.ui.queue import LabelQueue
@@ -341,7 +342,7 @@ class LabelingWidget(widgets.VBox):
                                     layout=widgets.Layout(width="auto", min_width="150px", height="42px",
                                                           margin="3px"))
             button.style.button_color = entry.colour
-            button.style.text_color = _ink(entry.colour)
+            button.style.text_color = ink(entry.colour)
             button.style.font_weight = "bold"
             button.style.font_size = "15px"
             button.add_class(f"alsafe-label-{number}")
@@ -384,7 +385,7 @@ class LabelingWidget(widgets.VBox):
     def _render(self) -> None:
         progress = self.progress
         chips = " ".join(
-            f"<span style='background:{entry.colour};color:{_ink(entry.colour)};border-radius:10px;"
+            f"<span style='background:{entry.colour};color:{ink(entry.colour)};border-radius:10px;"
             f"padding:1px 8px;margin-right:4px'>{html.escape(entry.display_name)} {progress['per_class'][entry.name]}"
             "</span>" for entry in self.taxonomy.labels)
         self.header.value = (f"<div style='font-size:15px'><b>Round {self.round}</b> · {progress['done']} / "
@@ -396,7 +397,7 @@ class LabelingWidget(widgets.VBox):
             self.item.value = (f"<div style='font-size:22px;padding:18px;background:#eef7ee;border-radius:8px'>"
                                f"✓ Round {self.round} is done: all {progress['total']} items are labeled.</div>")
         else:
-            self.item.value = self._item_html(item)
+            self.item.value = item_html(item, self.taxonomy, self.round)
         self._show_note(None if item is None else item["item_id"])
         # Only after the item is drawn: a key pressed before names the item it replaced, and is refused.
         self.hotkeys.item = "" if item is None else str(item["item_id"])
@@ -415,24 +416,6 @@ class LabelingWidget(widgets.VBox):
             notes.pop(self._note_item, None)
         self.note.value = notes.pop(item_id, "") if item_id is not None else ""
         self._note_item = item_id
-
-    def _item_html(self, item: dict) -> str:
-        predicted = item.get("predicted_label")
-        colour = self.taxonomy[predicted].colour if predicted in self.taxonomy else "#888"
-        facts = [f"item <code>{html.escape(str(item['item_id']))}</code>"]
-        if item.get("cluster") is not None and item["cluster"] == item["cluster"]:
-            facts.append(f"cluster <b>{int(item['cluster'])}</b>")
-        if predicted:
-            facts.append(f"learner predicts <b style='color:{colour}'>{html.escape(self.taxonomy.display(predicted))}"
-                         "</b>")
-        if item.get("score") is not None and item["score"] == item["score"]:
-            facts.append(f"uncertainty <b>{item['score']:.2f}</b>")
-        if item["round"] != self.round:
-            facts.append(f"<b>from round {item['round']}</b>, its label undone: label it again")
-        return (f"<div style='font-size:13px;color:#555;margin:6px 0 4px'>{' · '.join(facts)}</div>"
-                f"<div style='font-size:21px;line-height:1.5;padding:14px 18px;background:#f6f7f9;"
-                f"border-left:6px solid {colour};border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere'>"
-                f"{html.escape(str(item['text']))}</div>")
 
     def _render_buttons(self) -> None:
         for name, button in self.buttons.items():
@@ -496,13 +479,4 @@ class LabelingWidget(widgets.VBox):
         else:
             self._set_status(f"The key {key!r} does nothing here; use 1-{min(len(self.taxonomy), 9)}, "
                              "Enter, Escape, Backspace or s.", warning=True)
-
-
-def _ink(colour: str) -> str:
-    """Black or white, whichever reads better on ``colour`` (a ``#rrggbb`` hex)."""
-    try:
-        red, green, blue = (int(colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
-    except ValueError:
-        return "black"
-    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "white"
 

@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import html
@@ -214,163 +215,170 @@ def _outside_process_opens_and_closes(run) -> int:
     return int(done.stdout.split()[0])
 
 
-def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_data):
+@contextmanager
+def _notebook_page(lab, notebook: str, folder: Path):
+    """A Chromium page showing ``notebook`` with its kernel idle; on a failure, what the page showed is kept
+    (``failure.png`` in ``folder``, and the notebook's text printed) for the person reading it."""
     from playwright.sync_api import sync_playwright
 
     url, token = lab
-    notebook, folder = own_data
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1300})
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1300})
             page.goto(f"{url}/lab/tree/{notebook}?token={token}")
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            sources = page.evaluate(CELL_SOURCES)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            item, status = page.locator(".alsafe-item"), page.locator(".alsafe-status")
-            header, rows = page.locator(".alsafe-labeling").first, page.locator(".alsafe-reviews .alsafe-variation")
-
-            def shown() -> str:
-                """The pool text on screen (waiting until one is)."""
-                page.wait_for_function("texts => { const e = document.querySelector('.alsafe-item');"
-                                       " return e && texts.some(t => e.innerText.includes(t)); }",
-                                       arg=list(CLASS_OF), timeout=60_000)
-                return next(t for t in CLASS_OF if t in item.inner_text())
-
-            def press(key, then_status=None):
-                page.keyboard.press(key)  # no click first: the keys must reach the widget by themselves
-                if then_status:
-                    status.filter(has_text=then_status).wait_for(timeout=15_000)
-
-            def label_current(label):
-                text = shown()
-                press(KEY[label], "picked")
-                press("Enter", "Saved")
-                page.wait_for_function("t => !document.querySelector('.alsafe-item').innerText.includes(t)", arg=text,
-                                       timeout=15_000)
-                return text
-
-            # -- round 1: keys after Run All, a wrong label undone and relabeled, a skip ---------------
-            header.filter(has_text="Round 1").wait_for(timeout=120_000)
-            page.locator(".alsafe-export").filter(has_text="Waiting for labeling to finish").wait_for(timeout=60_000)
-            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
-            first = label_current(CLASS_OF[shown()])
-            assert _outside_process_opens_and_closes(folder / "run.sqlite") == len(BOOTSTRAP) + 1
-            second = shown()
-            wrong = next(label for label in LABELS if label != CLASS_OF[second])
-            label_current(wrong)
-            rows.filter(has_text=REWRITE[second]).wait_for(timeout=30_000)  # its variation, under the wrong label
-            press("Backspace", "Undid")
-            rows.filter(has_text=REWRITE[second]).wait_for(state="detached", timeout=15_000)
-            assert shown() == second
-            label_current(CLASS_OF[second])
-            skipped = shown()
-            note = page.locator(".alsafe-note input")
-            note.fill(NOTE)  # a note typed for this item, then a skip: the note goes with its item
-            page.locator("button", has_text="Skip").click()
-            status.filter(has_text="Skipped").wait_for(timeout=15_000)
-            assert note.input_value() == ""
-            fourth = label_current(CLASS_OF[shown()])
-            assert shown() == skipped  # the skipped item comes back last, with its note
-            assert note.input_value() == NOTE
-            rows.filter(has_text=REWRITE[first]).wait_for(timeout=30_000)
-            row = rows.filter(has_text=REWRITE[first])
-            row.locator("input").fill("too far from the original")
-            row.locator("button", has_text="Reject").click()
-            row.wait_for(state="detached", timeout=15_000)
-            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
-            saved = len(_labels_of(folder, "browser"))
-            page.evaluate(KERNEL_BUSY)
-            # not waited for by its messages: the kernel cannot send them while the computation holds the GIL
-            page.wait_for_timeout(1000)
-            press(KEY[CLASS_OF[skipped]])  # sent; the kernel reads it when the computation is done
-            page.wait_for_timeout(2500)  # well past the strip's 1 s, however late the page ran the first keydown
-            press("Enter")  # the first key waits unanswered: this one is dropped, with a note on the strip
-            dropped = page.evaluate("() => !!document.querySelector('.alsafe-keystrip-busy')")
-            assert not page.evaluate(BUSY_STATE, "idle"), "the computation ended before the keys were tested"
-            assert dropped and BUSY_NOTE in page.locator(".alsafe-keystrip .alsafe-keys-on").inner_text()
-            page.wait_for_function(BUSY_STATE, arg="idle", timeout=60_000)
-            status.filter(has_text="picked").wait_for(timeout=15_000)  # the pick landed on the item it was made on
-            page.locator(".alsafe-keystrip-busy").wait_for(state="detached", timeout=15_000)
-            assert len(_labels_of(folder, "browser")) == saved  # the dropped Enter saved nothing
-            press("Enter", "Saved")
-
-            # -- round 2: reviews still pending, keys label without a click ------------------------------
-            header.filter(has_text="Round 2").wait_for(timeout=120_000)
-            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
-            press("Backspace", "Undid")  # the last label of round 1, undone from round 2
-            assert shown() == skipped
-            item.filter(has_text="from round 1").wait_for(timeout=15_000)
-            rows.filter(has_text=REWRITE[skipped]).wait_for(state="detached", timeout=15_000)
-            label_current(CLASS_OF[skipped])
-            for text in (second, fourth, skipped):
-                rows.filter(has_text=REWRITE[text]).wait_for(timeout=30_000)
-            label_current(CLASS_OF[shown()])
-            (REPO / "figures").mkdir(exist_ok=True)
-            press(KEY[CLASS_OF[shown()]], "picked")  # picked, not saved: the screenshot shows the highlight
-            page.locator(".alsafe-labeling").screenshot(path=str(REPO / "figures" / "labeling_widget.png"))
-
-            # -- a kernel restart, then Run All again: the same place, the same reviews, keys still work --
-            page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
-            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
-            page.locator(".alsafe-labeling").first.wait_for(state="detached", timeout=15_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            header.filter(has_text="Round 2").filter(has_text="1 / 4 labeled").wait_for(timeout=120_000)
-            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
-            rows.nth(2).wait_for(timeout=30_000)
-            facts = [rows.nth(i).inner_text() for i in range(rows.count())]
-            assert facts and not [f for f in facts if "nan" in f.split()] and all("filters" in f for f in facts)
-            # round 1's four current labels and round 2's first, as the screen says
-            assert _outside_process_opens_and_closes(folder / "run.sqlite") == len(BOOTSTRAP) + 4 + 1
-            label_current(CLASS_OF[shown()])
-            mine = _labels_of(folder, "browser")
-            chips = {label: int(re.search(rf"{label} (\d+)", header.inner_text()).group(1)) for label in LABELS}
-            assert chips == mine[mine["round"] == 2]["label"].value_counts().reindex(LABELS, fill_value=0).to_dict()
-
-            # -- a 420 px panel: whole rows, buttons that can be hit, nothing scrolling sideways ----------
-            # a 420 px notebook panel: the side bars folded, the window as wide as the panel plus its margins
-            page.evaluate("window.jupyterapp.shell.collapseLeft(); window.jupyterapp.shell.collapseRight()")
-            page.wait_for_timeout(300)
-            viewport, width = 700, 0.0
-            for _ in range(3):  # the widget's width follows the window's less a fixed margin
-                page.set_viewport_size({"width": viewport, "height": 1300})
-                page.wait_for_timeout(400)
-                width = page.evaluate("() => document.querySelector('.alsafe-labeling').getBoundingClientRect().width")
-                viewport = int(viewport - (width - 420))
-            assert 410 <= width <= 430, width
-            layout = page.evaluate("""() => Array.from(document.querySelectorAll('.alsafe-variation')).map(row => {
-                const text = row.querySelector('.alsafe-variation-text .widget-html-content');
-                const buttons = Array.from(row.querySelectorAll('button')).map(b => b.getBoundingClientRect().width);
-                return {sideways: row.scrollWidth - row.clientWidth, cut: text.scrollHeight - text.clientHeight,
-                        narrowest: Math.min(...buttons)}; })""")
-            assert layout and all(r["sideways"] <= 1 and r["cut"] <= 1 and r["narrowest"] >= 80 for r in layout), layout
-            page.locator(".alsafe-labeling").screenshot(path=str(REPO / "figures" / "labeling_widget_narrow.png"))
-            on_screen = page.evaluate(SHOWN_ROWS)
-            page.locator("button.alsafe-accept-rest").click()
-            status.filter(has_text="Accepted").wait_for(timeout=15_000)
-            for variation in on_screen:  # every row on screen accepted; any that arrived since stays
-                page.locator(f".alsafe-variation-{variation}").wait_for(state="detached", timeout=15_000)
-            page.set_viewport_size({"width": 1280, "height": 1300})
-
-            # -- the last two labels spend the budget: the export runs by itself ------------------------
-            label_current(CLASS_OF[shown()])
-            label_current(CLASS_OF[shown()])
-            page.locator(".alsafe-export").filter(has_text="Exported to").wait_for(timeout=180_000)
-            exported_text = page.locator(".alsafe-export").inner_text()
-            listed = page.evaluate(SHOWN_ROWS)
-            # -- an undo after the export: the panel says at once that the export is stale; relabeled as it was
-            press("Backspace", "Undid")
-            page.locator(".alsafe-export").filter(has_text="The export is stale").wait_for(timeout=15_000)
-            label_current(CLASS_OF[shown()])
-            assert page.evaluate(CELL_SOURCES) == sources  # no key ever typed into a cell
+            yield page
         except Exception:
-            # what the page showed, for the person reading the failure
             page.screenshot(path=str(folder / "failure.png"), full_page=True)
             print(page.locator(".jp-Notebook").inner_text()[-4000:])
             raise
         finally:
             browser.close()
+
+
+def test_notebook_07_in_jupyterlab_labels_reviews_and_exports_right(lab, own_data):
+    notebook, folder = own_data
+    with _notebook_page(lab, notebook, folder) as page:
+        sources = page.evaluate(CELL_SOURCES)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        item, status = page.locator(".alsafe-item"), page.locator(".alsafe-status")
+        header, rows = page.locator(".alsafe-labeling").first, page.locator(".alsafe-reviews .alsafe-variation")
+
+        def shown() -> str:
+            """The pool text on screen (waiting until one is)."""
+            page.wait_for_function("texts => { const e = document.querySelector('.alsafe-item');"
+                                   " return e && texts.some(t => e.innerText.includes(t)); }",
+                                   arg=list(CLASS_OF), timeout=60_000)
+            return next(t for t in CLASS_OF if t in item.inner_text())
+
+        def press(key, then_status=None):
+            page.keyboard.press(key)  # no click first: the keys must reach the widget by themselves
+            if then_status:
+                status.filter(has_text=then_status).wait_for(timeout=15_000)
+
+        def label_current(label):
+            text = shown()
+            press(KEY[label], "picked")
+            press("Enter", "Saved")
+            page.wait_for_function("t => !document.querySelector('.alsafe-item').innerText.includes(t)", arg=text,
+                                   timeout=15_000)
+            return text
+
+        # -- round 1: keys after Run All, a wrong label undone and relabeled, a skip ---------------
+        header.filter(has_text="Round 1").wait_for(timeout=120_000)
+        page.locator(".alsafe-export").filter(has_text="Waiting for labeling to finish").wait_for(timeout=60_000)
+        page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+        first = label_current(CLASS_OF[shown()])
+        assert _outside_process_opens_and_closes(folder / "run.sqlite") == len(BOOTSTRAP) + 1
+        second = shown()
+        wrong = next(label for label in LABELS if label != CLASS_OF[second])
+        label_current(wrong)
+        rows.filter(has_text=REWRITE[second]).wait_for(timeout=30_000)  # its variation, under the wrong label
+        press("Backspace", "Undid")
+        rows.filter(has_text=REWRITE[second]).wait_for(state="detached", timeout=15_000)
+        assert shown() == second
+        label_current(CLASS_OF[second])
+        skipped = shown()
+        note = page.locator(".alsafe-note input")
+        note.fill(NOTE)  # a note typed for this item, then a skip: the note goes with its item
+        page.locator("button", has_text="Skip").click()
+        status.filter(has_text="Skipped").wait_for(timeout=15_000)
+        assert note.input_value() == ""
+        fourth = label_current(CLASS_OF[shown()])
+        assert shown() == skipped  # the skipped item comes back last, with its note
+        assert note.input_value() == NOTE
+        rows.filter(has_text=REWRITE[first]).wait_for(timeout=30_000)
+        row = rows.filter(has_text=REWRITE[first])
+        row.locator("input").fill("too far from the original")
+        row.locator("button", has_text="Reject").click()
+        row.wait_for(state="detached", timeout=15_000)
+        page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+        saved = len(_labels_of(folder, "browser"))
+        page.evaluate(KERNEL_BUSY)
+        # not waited for by its messages: the kernel cannot send them while the computation holds the GIL
+        page.wait_for_timeout(1000)
+        press(KEY[CLASS_OF[skipped]])  # sent; the kernel reads it when the computation is done
+        page.wait_for_timeout(2500)  # well past the strip's 1 s, however late the page ran the first keydown
+        press("Enter")  # the first key waits unanswered: this one is dropped, with a note on the strip
+        dropped = page.evaluate("() => !!document.querySelector('.alsafe-keystrip-busy')")
+        assert not page.evaluate(BUSY_STATE, "idle"), "the computation ended before the keys were tested"
+        assert dropped and BUSY_NOTE in page.locator(".alsafe-keystrip .alsafe-keys-on").inner_text()
+        page.wait_for_function(BUSY_STATE, arg="idle", timeout=60_000)
+        status.filter(has_text="picked").wait_for(timeout=15_000)  # the pick landed on the item it was made on
+        page.locator(".alsafe-keystrip-busy").wait_for(state="detached", timeout=15_000)
+        assert len(_labels_of(folder, "browser")) == saved  # the dropped Enter saved nothing
+        press("Enter", "Saved")
+
+        # -- round 2: reviews still pending, keys label without a click ------------------------------
+        header.filter(has_text="Round 2").wait_for(timeout=120_000)
+        page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+        press("Backspace", "Undid")  # the last label of round 1, undone from round 2
+        assert shown() == skipped
+        item.filter(has_text="from round 1").wait_for(timeout=15_000)
+        rows.filter(has_text=REWRITE[skipped]).wait_for(state="detached", timeout=15_000)
+        label_current(CLASS_OF[skipped])
+        for text in (second, fourth, skipped):
+            rows.filter(has_text=REWRITE[text]).wait_for(timeout=30_000)
+        label_current(CLASS_OF[shown()])
+        (REPO / "figures").mkdir(exist_ok=True)
+        press(KEY[CLASS_OF[shown()]], "picked")  # picked, not saved: the screenshot shows the highlight
+        page.locator(".alsafe-labeling").screenshot(path=str(REPO / "figures" / "labeling_widget.png"))
+
+        # -- a kernel restart, then Run All again: the same place, the same reviews, keys still work --
+        page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+        page.locator(".alsafe-labeling").first.wait_for(state="detached", timeout=15_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        header.filter(has_text="Round 2").filter(has_text="1 / 4 labeled").wait_for(timeout=120_000)
+        page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+        rows.nth(2).wait_for(timeout=30_000)
+        facts = [rows.nth(i).inner_text() for i in range(rows.count())]
+        assert facts and not [f for f in facts if "nan" in f.split()] and all("filters" in f for f in facts)
+        # round 1's four current labels and round 2's first, as the screen says
+        assert _outside_process_opens_and_closes(folder / "run.sqlite") == len(BOOTSTRAP) + 4 + 1
+        label_current(CLASS_OF[shown()])
+        mine = _labels_of(folder, "browser")
+        chips = {label: int(re.search(rf"{label} (\d+)", header.inner_text()).group(1)) for label in LABELS}
+        assert chips == mine[mine["round"] == 2]["label"].value_counts().reindex(LABELS, fill_value=0).to_dict()
+
+        # -- a 420 px panel: whole rows, buttons that can be hit, nothing scrolling sideways ----------
+        # a 420 px notebook panel: the side bars folded, the window as wide as the panel plus its margins
+        page.evaluate("window.jupyterapp.shell.collapseLeft(); window.jupyterapp.shell.collapseRight()")
+        page.wait_for_timeout(300)
+        viewport, width = 700, 0.0
+        for _ in range(3):  # the widget's width follows the window's less a fixed margin
+            page.set_viewport_size({"width": viewport, "height": 1300})
+            page.wait_for_timeout(400)
+            width = page.evaluate("() => document.querySelector('.alsafe-labeling').getBoundingClientRect().width")
+            viewport = int(viewport - (width - 420))
+        assert 410 <= width <= 430, width
+        layout = page.evaluate("""() => Array.from(document.querySelectorAll('.alsafe-variation')).map(row => {
+            const text = row.querySelector('.alsafe-variation-text .widget-html-content');
+            const buttons = Array.from(row.querySelectorAll('button')).map(b => b.getBoundingClientRect().width);
+            return {sideways: row.scrollWidth - row.clientWidth, cut: text.scrollHeight - text.clientHeight,
+                    narrowest: Math.min(...buttons)}; })""")
+        assert layout and all(r["sideways"] <= 1 and r["cut"] <= 1 and r["narrowest"] >= 80 for r in layout), layout
+        page.locator(".alsafe-labeling").screenshot(path=str(REPO / "figures" / "labeling_widget_narrow.png"))
+        on_screen = page.evaluate(SHOWN_ROWS)
+        page.locator("button.alsafe-accept-rest").click()
+        status.filter(has_text="Accepted").wait_for(timeout=15_000)
+        for variation in on_screen:  # every row on screen accepted; any that arrived since stays
+            page.locator(f".alsafe-variation-{variation}").wait_for(state="detached", timeout=15_000)
+        page.set_viewport_size({"width": 1280, "height": 1300})
+
+        # -- the last two labels spend the budget: the export runs by itself ------------------------
+        label_current(CLASS_OF[shown()])
+        label_current(CLASS_OF[shown()])
+        page.locator(".alsafe-export").filter(has_text="Exported to").wait_for(timeout=180_000)
+        exported_text = page.locator(".alsafe-export").inner_text()
+        listed = page.evaluate(SHOWN_ROWS)
+        # -- an undo after the export: the panel says at once that the export is stale; relabeled as it was
+        press("Backspace", "Undid")
+        page.locator(".alsafe-export").filter(has_text="The export is stale").wait_for(timeout=15_000)
+        label_current(CLASS_OF[shown()])
+        assert page.evaluate(CELL_SOURCES) == sources  # no key ever typed into a cell
 
     with RunStore.open(folder / "run.sqlite") as store:
         events = store.labels(include_retracted=True)
@@ -442,39 +450,26 @@ def paper_widget_mode(tmp_path):
 
 
 def test_notebook_03_in_widget_mode_under_run_all_labels_only_what_was_on_screen(lab, paper_widget_mode):
-    from playwright.sync_api import sync_playwright
-
-    url, token = lab
     notebook, folder = paper_widget_mode
     seen: list[str] = []  # the title on screen each time a label was saved
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1300})
-            page.goto(f"{url}/lab/tree/{notebook}?token={token}")
-            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            item, status = page.locator(".alsafe-item"), page.locator(".alsafe-status")
-            page.locator(".alsafe-labeling").filter(has_text="Round 1").wait_for(timeout=180_000)
-            page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
-            # keys at once, while Run All may still be going through the cells below the widget
-            for _ in range(3):
-                text = item.locator("div").last.inner_text()
-                page.keyboard.press("1")
-                status.filter(has_text="picked").wait_for(timeout=30_000)
-                page.keyboard.press("Enter")
-                status.filter(has_text="Saved").wait_for(timeout=30_000)
-                seen.append(text)
-                if len(seen) < 3:
-                    page.wait_for_function("t => !document.querySelector('.alsafe-item').innerText.includes(t)",
-                                           arg=text, timeout=15_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-            notebook_text = page.locator(".jp-Notebook").inner_text()
-        except Exception:
-            page.screenshot(path=str(folder / "failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with _notebook_page(lab, notebook, folder) as page:
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        item, status = page.locator(".alsafe-item"), page.locator(".alsafe-status")
+        page.locator(".alsafe-labeling").filter(has_text="Round 1").wait_for(timeout=180_000)
+        page.wait_for_function(STRIP_HAS_FOCUS, timeout=15_000)
+        # keys at once, while Run All may still be going through the cells below the widget
+        for _ in range(3):
+            text = item.locator("div").last.inner_text()
+            page.keyboard.press("1")
+            status.filter(has_text="picked").wait_for(timeout=30_000)
+            page.keyboard.press("Enter")
+            status.filter(has_text="Saved").wait_for(timeout=30_000)
+            seen.append(text)
+            if len(seen) < 3:
+                page.wait_for_function("t => !document.querySelector('.alsafe-item').innerText.includes(t)",
+                                       arg=text, timeout=15_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        notebook_text = page.locator(".jp-Notebook").inner_text()
 
     with RunStore.open(folder / "labeling.sqlite") as store:
         labels = store.labels()
