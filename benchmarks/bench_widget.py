@@ -1,9 +1,10 @@
 """Label-to-next-item latency of the labeling widget, measured through its own callbacks.
 
-Each step is what a browser event triggers in the kernel: a button's click handlers, or a change of the key
-box's value (a digit picks, a newline saves). The time runs from the event to the next item's state being
-set (the label committed to SQLite with ``synchronous=FULL`` first). The websocket hop to the browser is not
-included; ``tests/test_browser.py`` drives the real path. The target is 50 ms.
+Each step is what a browser event triggers in the kernel: a button's click handlers, or a message from the
+key strip naming the key and the item on screen (a digit picks, Enter saves). The time runs from the event to
+the next item's state being set (the label committed to SQLite with ``synchronous=FULL`` first). The
+websocket hop to the browser is not included; ``tests/ui/test_browser.py`` drives the real path. The target
+is 50 ms.
 
 Run: ``PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_widget.py [--items 200]``
 """
@@ -39,9 +40,8 @@ def _store(path: Path, n_items: int) -> Path:
 
 
 def _type(widget: LabelingWidget, key: str) -> None:
-    """What the browser sends for ``key`` typed at the end of the key box."""
-    text = widget.hotkeys.value
-    widget.hotkeys.value = text[:-1] if key == "Backspace" else text + key
+    """What the key strip sends for ``key`` pressed while the widget's item is on screen."""
+    widget.hotkeys._handle_custom_msg({"key": key, "item": widget.hotkeys.item}, [])
 
 
 def _timed(action) -> float:
@@ -71,7 +71,7 @@ def measure(path: Path, n_items: int, with_generation: bool) -> dict[str, list[f
         else:
             digit = str(names.index(label) + 1)
             times["key pick (digit)"].append(_timed(lambda: _type(widget, digit)))
-            times["key save (Enter)"].append(_timed(lambda: _type(widget, "\n")))
+            times["key save (Enter)"].append(_timed(lambda: _type(widget, "Enter")))
         if step % 10 == 5:
             times["undo (Backspace)"].append(_timed(lambda: _type(widget, "Backspace")))
             times["skip (s)"].append(_timed(lambda: _type(widget, "s")))
