@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from alsafe.paper import simulate
+from alsafe.paper import labeling_modes
 from alsafe.store import RunStore
 from tests.test_loop import Hashing, tfidf_lr
 
 
 def test_widget_mode_skips_the_simulation_and_records_nothing(home, capsys):
-    results = simulate.simulate_unless_widget("widget", None, home / "runs", strategies=("random",), seeds=(0,))
+    results = labeling_modes.simulate_unless_widget("widget", None, home / "runs", strategies=("random",), seeds=(0,))
     assert (results.curves, results.summary, results.balance, results.figure) == (None, None, None, None)
     assert results.last_round is None and results.balance is None  # the notebook's cells show nothing
     assert results.save({"seed": 0}, 0.0) == []
@@ -24,13 +24,13 @@ def test_widget_mode_skips_the_simulation_and_records_nothing(home, capsys):
 
 
 def test_simulated_mode_opens_no_widget_and_no_store(home, capsys):
-    assert simulate.label_paper_pool("simulated", home / "labeling.sqlite", None, annotator="me") is None
+    assert labeling_modes.label_paper_pool("simulated", home / "labeling.sqlite", None, annotator="me") is None
     assert capsys.readouterr().out.count("\n") == 1 and not (home / "labeling.sqlite").exists()
 
 
 def test_an_unknown_oracle_is_refused_before_anything_runs(home):
-    for call in (lambda: simulate.simulate_unless_widget("people", None, home / "runs"),
-                 lambda: simulate.label_paper_pool("people", home / "x.sqlite", None, annotator="me")):
+    for call in (lambda: labeling_modes.simulate_unless_widget("people", None, home / "runs"),
+                 lambda: labeling_modes.label_paper_pool("people", home / "x.sqlite", None, annotator="me")):
         with pytest.raises(ValueError, match="ORACLE must be one of simulated, widget, not 'people'"):
             call()
 
@@ -39,7 +39,7 @@ def test_widget_mode_serves_round_one_and_labels_nothing_by_itself(home, paper_d
     from alsafe.ui.dashboard import LiveDashboard
     from alsafe.ui.session import LabelingSession
 
-    box = simulate.label_paper_pool("widget", home / "labeling.sqlite", paper_dataset, annotator="me", pool_size=40,
+    box = labeling_modes.label_paper_pool("widget", home / "labeling.sqlite", paper_dataset, annotator="me", pool_size=40,
                                     budget=10, batch_size=5, n_clusters=5, learner=tfidf_lr, vectorizer=Hashing(),
                                     progress=False)
     session, board = box.children
