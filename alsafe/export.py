@@ -110,13 +110,8 @@ def export_is_stale(store: RunStore, folder: str | Path) -> str | None:
 
 def unreviewed_counts(store: RunStore) -> tuple[int, int]:
     """``(unreviewed, generated)``: generated rows of the dataset no person reviewed, and all generated rows."""
-    table = store.training_set()
-    generated = table[table["origin"] == "llm"]
-    if generated.empty:
-        return 0, 0
-    reviewed = store.variations().set_index("id")["reviewed_by"].notna()
-    ids = generated["id"].str.rsplit("~v", n=1).str[-1].astype(int)
-    return int((~ids.map(reviewed).fillna(False).astype(bool)).sum()), len(generated)
+    generated = labeled_dataset(store).query("origin == 'llm'")
+    return int((~generated["reviewed"]).sum()), len(generated)
 
 
 def _count(n: int, noun: str) -> str:
