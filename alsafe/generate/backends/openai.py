@@ -2,26 +2,25 @@
 
 OpenAI itself, vLLM, Ollama and ``llama_cpp.server`` all speak this protocol. Calls run concurrently
 (at most ``max_concurrency`` in flight), each with a timeout, and are retried with exponential backoff
-on 429, 5xx, timeouts, dropped connections and malformed answers, waiting at least as long as the
-server's ``Retry-After`` asks. ``n > 1`` is never used: llama.cpp answers one choice whatever ``n`` is,
+on 408, 429, 5xx, timeouts, dropped connections and unparseable JSON, waiting at least as long as the
+server's ``Retry-After`` asks (a well-formed answer of the wrong shape is not retried). ``n > 1`` is never used: llama.cpp answers one choice whatever ``n`` is,
 so every call is one request for one sample index.
 
 The API key is read from the environment variable named by ``api_key_env`` when the client is opened
-and is kept nowhere else: not on the backend, not in the cache key, the store, or any message.
+and is kept nowhere else: not on the backend, not in the cache key, the store, or any message. The key
+rule, the retry rule, the client and the checks of an answer are :mod:`alsafe.openai_client`'s, shared
+with the embeddings client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import os
 import time
-from urllib.parse import urlparse
 
-import numpy as np
-
-from alsafe.generate.backends.base import (Backend, BackendUnavailable, Completion, GenerationError, Prompt, Request,
-                                           run_sync)
+from alsafe.generate.backends.base import Backend, Completion, Prompt, Request, run_sync
+from alsafe.exceptions import BackendUnavailable, GenerationError
+from alsafe.openai_client import (OPENAI_URL, MalformedAnswer, RetryPolicy, api_key, checked_completion, classify,
+                                  is_loopback, make_client)
 
 # US dollars per million tokens (input, output); OpenAI list prices, 2025. Override with ``prices=``.
 DEFAULT_PRICES = {
@@ -32,9 +31,6 @@ DEFAULT_PRICES = {
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1": (2.00, 8.00),
 }
-
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
 
 def price_of(model: str, prices: dict) -> tuple[float, float] | None:
     """(input, output) dollars per million tokens for ``model``, by exact name or longest prefix."""
@@ -51,10 +47,11 @@ class OpenAIBackend(Backend):
     ----------
     model : model name sent to the endpoint (``gpt-3.5-turbo`` was the paper's).
     base_url : endpoint such as ``http://127.0.0.1:8080/v1``; None means OpenAI itself.
-    api_key_env : name of the environment variable holding the key. Endpoints other than OpenAI's get
-        a placeholder key when the variable is unset (local servers ignore it).
+    api_key_env : name of the environment variable holding the key. OpenAI's own API (base_url None or
+        host api.openai.com) needs it; other endpoints get a placeholder key when it is unset.
     temperature, top_p : sampling parameters (part of the cache key).
-    random_state : base of the per-call ``seed`` (call ``i`` sends ``random_state + i``).
+    random_state : base of the per-call ``seed`` (call ``i`` sends ``random_state + i``); also seeds the
+        jitter between retries.
     max_concurrency : calls in flight at once (against a loopback server as much as against OpenAI).
     timeout_s : seconds one attempt may wait for the answer (read timeout).
     connect_timeout_s : seconds one attempt may take to connect.
@@ -103,6 +100,7 @@ class OpenAIBackend(Backend):
         self._client = None
         self._semaphore: asyncio.Semaphore | None = None
         self._down: str | None = None
+        self._policy: RetryPolicy | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
@@ -110,23 +108,14 @@ class OpenAIBackend(Backend):
     # -- configuration -------------------------------------------------------------------
     @property
     def endpoint(self) -> str:
-        return self.base_url or "https://api.openai.com/v1"
+        return self.base_url or OPENAI_URL
 
     def _is_local(self) -> bool:
-        return self.base_url is not None and urlparse(self.base_url).hostname in _LOOPBACK
+        return is_loopback(self.base_url)
 
     def validate(self) -> None:
         """Raise one sentence if the key is missing where it is needed (no network)."""
-        self._api_key()
-
-    def _api_key(self) -> str:
-        value = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
-        if value:
-            return value
-        if self.base_url is None:
-            raise BackendUnavailable(f"Set the environment variable {self.api_key_env} to your OpenAI API key "
-                                     "(the key is read from the environment only).")
-        return "no-key"
+        api_key(self.base_url, self.api_key_env, BackendUnavailable)
 
     def sampling_params(self) -> dict:
         params = {"temperature": self.temperature, "seed": self.random_state}
@@ -142,18 +131,15 @@ class OpenAIBackend(Backend):
         return ((prompt_tokens or 0) * price[0] + (completion_tokens or 0) * price[1]) / 1e6
 
     def _make_client(self, timeout_s: float):
-        import httpx
-        import openai
-
-        # Retries are ours (Retry-After, jitter, malformed answers, the deadline), so the client's are off.
-        timeout = httpx.Timeout(timeout_s, connect=min(self.connect_timeout_s, timeout_s))
-        return openai.AsyncOpenAI(api_key=self._api_key(), base_url=self.base_url, timeout=timeout, max_retries=0)
+        return make_client(self.base_url, self.api_key_env, timeout_s, self.connect_timeout_s, asynchronous=True,
+                           error=BackendUnavailable)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> "OpenAIBackend":
         self._client = self._make_client(self.timeout_s)
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        self._rng = np.random.default_rng(self.random_state)
+        self._policy = RetryPolicy(self.max_retries, self.backoff_s, self.max_backoff_s, self.deadline_s,
+                                   random_state=self.random_state)
         self._down = None
         return self
 
@@ -182,7 +168,7 @@ class OpenAIBackend(Backend):
                     self._client = previous
                 return None
             except Exception as error:  # noqa: BLE001 - any failure means "does not answer"
-                return _reason(error)
+                return classify(error).reason
             finally:
                 await client.close()
 
@@ -197,35 +183,26 @@ class OpenAIBackend(Backend):
             raise RuntimeError("Open the backend first: `async with backend:`.")
         if self._down is not None:
             raise GenerationError(self._down)
-        problem, connection_only = "no attempt made", True
+
+        async def attempt(left: float) -> Completion:
+            started = time.perf_counter()
+            completion = await asyncio.wait_for(self._call(request), left)
+            completion.latency_s = time.perf_counter() - started
+            return completion
+
         async with self._semaphore:
             if self._down is not None:  # another call found the endpoint down while this one queued
                 raise GenerationError(self._down)
-            deadline = time.monotonic() + self.deadline_s  # from the call's turn: queueing is not its time
-            for attempt in range(self.max_retries + 1):
-                started = time.perf_counter()
-                left = deadline - time.monotonic()
-                try:
-                    if left <= 0:
-                        raise asyncio.TimeoutError
-                    completion = await asyncio.wait_for(self._call(request), left)
-                except Exception as error:  # noqa: BLE001 - sorted below, never re-raised with its context
-                    retryable, problem, wait = self._classify(error, attempt)
-                    connection_only = connection_only and _no_answer(error)
-                    if not retryable or attempt == self.max_retries or time.monotonic() + wait >= deadline:
-                        break
-                    await asyncio.sleep(wait)
-                    continue
-                completion.latency_s = time.perf_counter() - started
-                completion.extra["attempts"] = attempt + 1
-                return completion
-        # Raised outside the except block so no exception (which holds the request) is chained.
-        message = f"{self.endpoint} failed for model {self.model!r} after {attempt + 1} attempt(s): {problem}."
-        if connection_only:
-            self._down = (f"{self.endpoint} is not answering ({problem}, {attempt + 1} attempt(s) within "
+            outcome = await self._policy.arun(attempt)  # the deadline counts from the call's turn, not its queueing
+        if outcome.ok:
+            outcome.value.extra["attempts"] = outcome.attempts
+            return outcome.value
+        if outcome.no_answer:
+            self._down = (f"{self.endpoint} is not answering ({outcome.problem}, {outcome.attempts} attempt(s) within "
                           f"{self.deadline_s:g} s); start the server or fix base_url.")
             raise GenerationError(self._down)
-        raise GenerationError(message)
+        raise GenerationError(f"{self.endpoint} failed for model {self.model!r} after {outcome.attempts} attempt(s): "
+                              f"{outcome.problem}.")
 
     async def _call(self, request: Request) -> Completion:
         params = dict(request.params)
@@ -235,85 +212,12 @@ class OpenAIBackend(Backend):
         if self.style == "chat":
             response = await self._client.chat.completions.create(
                 model=self.model, messages=list(request.prompt.messages), **params)
-            choice = _first_choice(response)
-            text = getattr(getattr(choice, "message", None), "content", None)
         else:
             response = await self._client.completions.create(model=self.model, prompt=request.prompt.text, **params)
-            choice = _first_choice(response)
-            text = getattr(choice, "text", None)
-        if not isinstance(text, str):
-            raise MalformedAnswer(f"an answer whose first choice has no text ({type(text).__name__})")
-        if not text.strip() and choice.finish_reason != "length":
-            raise MalformedAnswer("an empty answer")
-        usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None)
-        completion_tokens = getattr(usage, "completion_tokens", None)
-        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                          finish_reason=choice.finish_reason, cost_usd=self.cost(prompt_tokens, completion_tokens))
-
-    def _classify(self, error: Exception, attempt: int) -> tuple[bool, str, float]:
-        """(retry?, a short reason without secrets, seconds to wait)."""
-        import openai
-
-        wait = min(self.backoff_s * 2 ** attempt * (1 + 0.25 * self._rng.random()), self.max_backoff_s)
-        if isinstance(error, openai.APIStatusError):
-            status = error.status_code
-            retry_after = _retry_after(error.response.headers.get("retry-after"))
-            if retry_after is not None:
-                wait = min(max(wait, retry_after), max(self.max_backoff_s, retry_after))
-            return status == 429 or status >= 500 or status == 408, f"HTTP {status}", wait
-        if isinstance(error, MalformedAnswer):
-            return False, str(error), wait
-        if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError)):
-            return True, _reason(error), wait
-        if isinstance(error, (ValueError, openai.APIResponseValidationError)):
-            return True, "malformed JSON in the answer", wait
-        return False, _reason(error), wait
+        answer = checked_completion(response, chat=self.style == "chat")
+        return Completion(text=answer.text, prompt_tokens=answer.prompt_tokens,
+                          completion_tokens=answer.completion_tokens, finish_reason=answer.finish_reason,
+                          cost_usd=self.cost(answer.prompt_tokens, answer.completion_tokens))
 
 
-class MalformedAnswer(ValueError):
-    """An HTTP 200 whose body is not a usable OpenAI-shaped completion (never cached, never retried)."""
-
-
-def _first_choice(response):
-    choices = getattr(response, "choices", None)
-    if not isinstance(choices, list) or not choices:
-        raise MalformedAnswer("an HTTP 200 answer without `choices` (not an OpenAI-compatible completion)")
-    return choices[0]
-
-
-def _no_answer(error: Exception) -> bool:
-    """Whether ``error`` means the endpoint gave no answer at all (refused, unreachable, silent)."""
-    import openai
-
-    return isinstance(error, (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError))
-
-
-def _reason(error: Exception) -> str:
-    """A short, secret-free name for a failure."""
-    import openai
-
-    if isinstance(error, MalformedAnswer):
-        return str(error)
-    if isinstance(error, (openai.APITimeoutError, asyncio.TimeoutError)):
-        return "timed out"
-    if isinstance(error, openai.APIConnectionError):
-        return "connection failed"
-    if isinstance(error, openai.APIStatusError):
-        return f"HTTP {error.status_code}"
-    return type(error).__name__
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (a number or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(moment.timestamp() - time.time(), 0.0)
+__all__ = ["DEFAULT_PRICES", "MalformedAnswer", "OpenAIBackend", "price_of"]
