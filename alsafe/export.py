@@ -234,7 +234,7 @@ def export_classifier(store: RunStore, folder: str | Path, model: str = "all-Min
 
     The folder loads with ``transformers.pipeline("text-classification", model=folder)``.
     """
-    from alsafe.learn.learners import TransformerClassifier
+    from alsafe.learn.transformer import TransformerClassifier  # here: torch loads only when a classifier is exported
 
     folder = Path(folder)
     state = labeling_state(store)

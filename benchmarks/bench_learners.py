@@ -25,7 +25,8 @@ from torch.nn import functional
 
 from alsafe import models
 from alsafe.learn import finetune
-from alsafe.learn.learners import TfidfLogisticRegression, TransformerClassifier
+from alsafe.learn.tfidf import TfidfLogisticRegression
+from alsafe.learn.transformer import TransformerClassifier
 
 WORDS = ("landlord deposit lease rent eviction boss overtime wages paycheck fired doctor pain fever prescription "
          "insurance debt loan credit card taxes bank savings help urgent need advice my friend is not breathing "

@@ -86,7 +86,7 @@ def make_store(path, pool_per_class=12, labeled_classes=("self-harm", "medical-a
     ({"budget": 60, "batch_size": 6}, r"budget \(60\) exceeds the pool's 36 items"),
     ({"n_clusters": 7}, r"n_clusters \(7\) exceeds batch_size \(6\)"),
     ({"n_variations": -1}, "n_variations must be zero or a positive integer"),
-    ({"strategy": "best"}, "strategy must be one of"),
+    ({"strategy": "best"}, "strategy .best. is not known: use one of random, topn"),
 ])
 def test_bad_settings_are_refused_before_any_work(tmp_path, change, message):
     with make_store(tmp_path / "run.sqlite") as store:

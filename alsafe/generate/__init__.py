@@ -5,11 +5,12 @@
 >>> generator.generate(store, seeds, round=1, learner=learner)  # doctest: +SKIP
 """
 
-from alsafe.generate.backends.base import (Backend, BackendUnavailable, Completion, GenerationError, Prompt, Request,
-                                           cache_key, run_sync)
+from alsafe.generate.backends.base import Backend, Completion, Prompt, Request, cache_key, run_sync
+from alsafe.exceptions import BackendUnavailable, GenerationError
 from alsafe.generate.backends.local import LocalBackend
 from alsafe.generate.backends.openai import DEFAULT_PRICES, OpenAIBackend
-from alsafe.generate.factory import BACKENDS, make_backend, make_generator, seed_store
+from alsafe.generate.factory import make_backend, make_generator, seed_store
+from alsafe.names import BACKENDS
 from alsafe.generate.filters import (Candidate, ContentFilter, DuplicateFilter, FilterContext, LabelGate,
                                      QualityFilter, RefusalFilter, default_filters)
 from alsafe.generate.generator import Generator

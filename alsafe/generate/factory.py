@@ -7,8 +7,7 @@ from alsafe.generate.backends.local import LocalBackend
 from alsafe.generate.backends.openai import OpenAIBackend
 from alsafe.generate.generator import Generator
 from alsafe.generate.templates import Contrast, SameLabel, Template
-
-BACKENDS = ("local", "openai")
+from alsafe.names import parse_backend
 
 
 def make_backend(backend: str | Backend = "local", model: str = "", base_url: str = "",
@@ -21,6 +20,7 @@ def make_backend(backend: str | Backend = "local", model: str = "", base_url: st
     answers two requests ~10x slower than one on a small machine) and 8 otherwise."""
     if isinstance(backend, Backend):
         return backend
+    backend = parse_backend(backend)
     if backend == "local":
         return LocalBackend(model or "SmolLM2-135M-Instruct", random_state=random_state)
     if backend == "openai":
@@ -30,7 +30,6 @@ def make_backend(backend: str | Backend = "local", model: str = "", base_url: st
             max_concurrency = 1 if base_url and ("127.0.0.1" in base_url or "localhost" in base_url) else 8
         return OpenAIBackend(model, base_url=base_url or None, api_key_env=api_key_env, random_state=random_state,
                              max_concurrency=max_concurrency)
-    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
 
 
 def make_generator(backend: str | Backend = "local", n_variations: int = 5, relation: str = "same_label",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from alsafe.generate.similarity import (EmbeddingIndex, NgramIndex, binary_matrix, char_ngrams, jaccard, jaccard_row,
                                         normalise_text, unit_rows)
+from alsafe.learn.learners import make_learner
 
 
 @dataclass
@@ -182,8 +183,6 @@ class LabelGate:
         labeled = context.labeled
         if self.fallback is None or labeled is None or labeled["label"].nunique() < 2:
             return None
-        from alsafe.learn.learners import make_learner
-
         return make_learner(self.fallback).fit(labeled["text"].tolist(), labeled["label"].tolist())
 
     def apply(self, candidates: Sequence[Candidate], context: FilterContext) -> list[str | None]:

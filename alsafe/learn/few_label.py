@@ -3,7 +3,7 @@ SetFit's contrastive fine-tuning of the same encoder (``setfit``).
 
 A frozen encoder has nothing to under-train: the embeddings are fixed and the regression is solved to
 convergence, so the score at 150 labels means the same as at 750. It fits in well under a second once
-the vectors are cached (``alsafe.learn.vectorize.SentenceEmbedder`` keeps them on disk), which makes
+the vectors are cached (``alsafe.learn.sentence_embedder.SentenceEmbedder`` keeps them on disk), which makes
 it the baseline every slower learner has to beat, the learner of the simulated loop, and the
 label-keeping gate of generation. SetFit (Tunstall et al. 2022) fine-tunes the encoder on pairs of
 texts (same class: close, other class: far) before solving the same regression: many pairs from few
@@ -24,9 +24,10 @@ from sklearn.linear_model import LogisticRegression
 
 from alsafe import models
 from alsafe.exceptions import LearnerError
-from alsafe.learn.learners import check_number, check_training_data, in_class_order
-from alsafe.learn.endpoint_embedder import EndpointEmbedder, is_endpoint_name
-from alsafe.learn.vectorize import SentenceEmbedder, check_texts
+from alsafe.learn.checks import check_number, check_texts, check_training_data, in_class_order
+from alsafe.learn.endpoint_embedder import EndpointEmbedder
+from alsafe.names import parse_model
+from alsafe.learn.sentence_embedder import SentenceEmbedder
 
 
 class EmbeddingLogisticRegression:
@@ -50,7 +51,7 @@ class EmbeddingLogisticRegression:
     batch_size, max_length : int
         Passed to the embedder; ``max_length`` is part of the vector cache key.
     cache : bool or str or Path
-        Where the embedder keeps vectors (see :class:`~alsafe.learn.vectorize.SentenceEmbedder`).
+        Where the embedder keeps vectors (see :class:`~alsafe.learn.sentence_embedder.SentenceEmbedder`).
     random_state : int
         Passed to the solver.
 
@@ -82,8 +83,10 @@ class EmbeddingLogisticRegression:
         check_number(self.C, "C")
         check_number(self.max_iter, "max_iter", low=1, integer=True, allow_low=True)
         texts, labels, classes = check_training_data(texts, labels, self.classes)
-        if is_endpoint_name(self.model):  # a served model: max_length is the server's business
-            embedder = EndpointEmbedder.from_name(self.model, batch_size=self.batch_size, cache=self.cache)
+        if "@" in str(self.model):  # a served model (alsafe.names): max_length is the server's business
+            encoder = parse_model(str(self.model), what="model", served=True)
+            embedder = EndpointEmbedder(model=encoder.name, base_url=encoder.base_url, batch_size=self.batch_size,
+                                        cache=self.cache)
         else:
             embedder = SentenceEmbedder(self.model, batch_size=self.batch_size, max_length=self.max_length,
                                         cache=self.cache)
@@ -167,7 +170,7 @@ class SetFitClassifier:
         """Train the body on pairs of ``texts``, then the head on its embeddings."""
         self._check_params()
         texts, labels, classes = check_training_data(texts, labels, self.classes)
-        import torch
+        import torch  # here, not at the top: importing few_label (and so learners) must not load torch
 
         try:
             from datasets import Dataset

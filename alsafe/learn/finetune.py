@@ -1,4 +1,4 @@
-"""The plain PyTorch pieces behind :class:`alsafe.learn.learners.TransformerClassifier`.
+"""The plain PyTorch pieces behind :class:`alsafe.learn.transformer.TransformerClassifier`.
 
 Texts are tokenized once into one right-padded tensor; a batch is an index into it, cut to the batch's
 longest text (dynamic padding without re-tokenizing). Kept apart from the estimator so the benchmark can

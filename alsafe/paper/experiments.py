@@ -28,10 +28,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from alsafe import config
+from alsafe import config, names
+from alsafe.learn.protocols import protocol_params
+from alsafe.learn.learners import make_learner
 from alsafe.paper.data import TRAINING_SPLITS, load_paper_dataset
 from alsafe.metrics import classification_scores
-from alsafe.paper.reference import PAPER_MODELS, PAPER_SETTINGS, PAPER_TAXONOMY
+from alsafe.progress import tracked
+from alsafe.paper.reference import PAPER_MODELS, PAPER_TAXONOMY
 
 SETTINGS = ("baseline", "without-llm", "with-llm")
 SETTING_TABLES = {"baseline": "table4", "without-llm": "table5", "with-llm": "table6"}
@@ -44,49 +47,44 @@ LearnerFactory = Callable[..., object]
 
 # -- training protocols ------------------------------------------------------------------------
 # The paper states learning rate, batch size and max length, not how long it trained. A protocol
-# names that budget, and every score carries it: a fine-tuned model's label is "<model>@<protocol>".
-PROTOCOL_PATTERN = re.compile(r"^(steps|epochs)-([1-9][0-9]*)$")
-WARMUP_RATIO = 0.1  # of the steps protocol; the fixed-epoch recipe kept today's no warm-up
+# names that budget, and every score carries it: a fine-tuned model's label is "<model>~<protocol>" (alsafe.names).
 SOLVER_PROTOCOL = "solver"  # learners without fine-tuning are solved to convergence
 PAPER_PROTOCOL = "paper: lr 2e-5, batch 16, max length 50; epochs not stated"
 
 
-def protocol_params(protocol: str) -> dict:
-    """Learner settings of a protocol: ``steps-N`` (N optimizer steps at every training-set size, 10%
-    warm-up) or ``epochs-N`` (N passes, so the steps grow with the data: the first version's recipe)."""
-    match = PROTOCOL_PATTERN.match(str(protocol))
-    if match is None:
-        raise ValueError(f"protocol must be 'steps-<N>' or 'epochs-<N>' (e.g. steps-120, epochs-3), not {protocol!r}.")
-    kind, n = match.group(1), int(match.group(2))
-    if kind == "steps":
-        return {"max_steps": n, "warmup_ratio": WARMUP_RATIO}
-    return {"epochs": n, "max_steps": None, "warmup_ratio": 0.0}
-
-
 def learner_labels(models: Sequence[str], protocols: Sequence[str]) -> list[str]:
-    """``<model>@<protocol>`` for every fine-tuned model and protocol; other learners once, by name."""
-    from alsafe.learn.learners import fine_tunes
-
+    """``<model>~<protocol>`` for every fine-tuned model and protocol; other learners once, by name."""
     for protocol in protocols:
-        protocol_params(protocol)
-    labels = [f"{m}@{p}" if fine_tunes(m) else m for m in models for p in protocols]
+        names.parse_protocol(protocol)
+    labels = [f"{m}{names.PROTOCOL_SEPARATOR}{p}" if _fine_tunes(m) else m for m in models for p in protocols]
     return list(dict.fromkeys(labels))
 
 
+def parse_paper_learner(name: str) -> names.LearnerSpec:
+    """A learner name as the tool's registry reads it, the paper's bare hub names (bert-base-cased, ...) accepted."""
+    return names.parse_learner(name, hub_names=PAPER_MODELS)
+
+
+def _fine_tunes(name: str) -> bool:
+    """Whether a learner trains under a protocol; a name only a custom ``learner_factory`` knows is taken as one that does."""
+    try:
+        return parse_paper_learner(name).fine_tunes
+    except names.UnknownName:
+        return True
+
+
 def split_label(label: str) -> tuple[str, str | None]:
-    """(model, protocol) of a learner label; protocol None for a label without one."""
-    model, _, protocol = str(label).partition("@")
-    return model, protocol or None
+    """(learner name, protocol) of a run label ``<learner>[~<protocol>]``; protocol None for a label without one."""
+    name, separator, protocol = str(label).rpartition(names.PROTOCOL_SEPARATOR)
+    return (name, names.parse_protocol(protocol)) if separator else (str(label), None)
 
 
 def protocol_of(label: str) -> str:
     """The protocol a results row was trained under, in words a table can carry."""
-    from alsafe.learn.learners import fine_tunes
-
-    model, protocol = split_label(label)
-    if model in PAPER_MODELS and protocol is None:
+    name, protocol = split_label(label)
+    if name in PAPER_MODELS and protocol is None:
         return PAPER_PROTOCOL
-    if not fine_tunes(model):
+    if not _fine_tunes(name):
         return SOLVER_PROTOCOL
     return protocol or "custom"
 
@@ -94,13 +92,11 @@ def protocol_of(label: str) -> str:
 def default_learner_factory(model_name: str, seed: int, **params) -> object:
     """``alsafe.learn.learners.make_learner(model_name, random_state=seed, classes=<the paper's taxonomy>, **params)``.
 
-    Imported on first use, so torch loads only when training. The fixed class order gives every run
-    the same output columns even when a training set lacks a class (coreset has no emergencies).
+    The fixed class order gives every run the same output columns even when a training set lacks a
+    class (coreset has no emergencies).
     """
-    from alsafe.learn.learners import make_learner
-
     params.setdefault("classes", PAPER_TAXONOMY.names)
-    return make_learner(model_name, random_state=seed, **params)
+    return make_learner(parse_paper_learner(model_name), random_state=seed, **params)
 
 
 @dataclass
@@ -184,7 +180,7 @@ def run_experiments(models: Sequence[str], settings: Sequence[str] = SETTINGS,
     seeds : one run per seed, passed to the factory as ``seed``.
     epochs : passed to the factory as ``epochs`` when ``protocols`` is None.
     protocols : training budgets (:func:`protocol_params`); each fine-tuned model runs under each, as
-        ``<model>@<protocol>`` in the ``model`` column, and learners that do not fine-tune run once.
+        ``<model>~<protocol>`` in the ``model`` column, and learners that do not fine-tune run once.
     dataset : the canonical table (default :func:`alsafe.paper.data.load_paper_dataset`).
     test_size : score on a stratified sample of this many test rows (default all 2,700).
     learner_factory : ``factory(model_name, seed, **params)`` returning an object with ``fit(texts,
@@ -195,6 +191,9 @@ def run_experiments(models: Sequence[str], settings: Sequence[str] = SETTINGS,
     progress : show a progress bar over runs.
     """
     _validate(models, settings, approaches, seeds, epochs)
+    if learner_factory is None:  # the default factory builds registered learners: a misspelt name fails before any run
+        for model in models:
+            parse_paper_learner(model)
     started = time.time()
     dataset = load_paper_dataset() if dataset is None else dataset
     factory = learner_factory or default_learner_factory
@@ -206,7 +205,7 @@ def run_experiments(models: Sequence[str], settings: Sequence[str] = SETTINGS,
     plan = list(_runs(labels, settings, approaches, seeds))
     predictions, runs = [], []
     bar = tqdm(plan, desc="Training runs", unit="run", disable=not progress)
-    for model, setting, approach, seed in bar:
+    for model, setting, approach, seed in tracked(bar, "runs"):  # to the pipeline's terminal too
         bar.set_postfix_str(f"{model} / {setting} / {approach} / seed {seed}")
         train = training_set(dataset, setting, approach)
         tick = time.perf_counter()

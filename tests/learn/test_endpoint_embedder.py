@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from alsafe.exceptions import EmbeddingEndpointError
-from alsafe.learn.endpoint_embedder import EndpointEmbedder, is_endpoint_name, split_endpoint_name
+from alsafe.learn.endpoint_embedder import EndpointEmbedder
+from alsafe.names import UnknownName, parse_vectorizer
 from alsafe.learn.learners import make_learner
 from alsafe.learn.vectorize import make_vectorizer
 from tests.servers.fault_server import FaultServer, fake_embedding
@@ -66,16 +67,17 @@ def test_vectors_come_from_the_endpoint_in_order_unit_length_and_cached(server, 
 
 def test_is_a_vectorizer_and_an_embedding_lr_model_by_name(server, tmp_path):
     name = f"fault-embed@{server.base_url}"
-    assert is_endpoint_name(name) and not is_endpoint_name("all-MiniLM-L6-v2") and not is_endpoint_name("a@b")
-    assert split_endpoint_name(name) == ("fault-embed", server.base_url)
+    served = parse_vectorizer(name).model
+    assert (served.source, served.name, served.base_url) == ("served", "fault-embed", server.base_url)
+    assert parse_vectorizer("all-MiniLM-L6-v2").kind == "sentence"
     vectorizer = make_vectorizer(name, cache=tmp_path / "cache")
     assert isinstance(vectorizer, EndpointEmbedder) and vectorizer.transform(TEXTS[:2]).shape == (2, 8)
     learner = make_learner(f"embedding-lr:{name}", classes=["employment", "housing"], cache=tmp_path / "cache")
     proba = learner.fit(TEXTS, LABELS).predict_proba(TEXTS)
     assert isinstance(learner.embedder_, EndpointEmbedder) and proba.shape == (8, 2)
     assert np.allclose(proba.sum(axis=1), 1)
-    with pytest.raises(ValueError, match="named '<model>@<base_url>'"):
-        split_endpoint_name("all-MiniLM-L6-v2")
+    with pytest.raises(UnknownName, match="a served model is written '<model>@<base_url>'"):
+        parse_vectorizer("a@b")
 
 
 def test_a_rate_limit_and_a_server_error_are_retried(server, tmp_path):
@@ -84,6 +86,41 @@ def test_a_rate_limit_and_a_server_error_are_retried(server, tmp_path):
     embedder = _embedder(server, tmp_path, batch_size=8)
     assert embedder.transform(TEXTS).shape == (8, 8)
     assert embedder.n_requests_ == 3 and _cached(tmp_path) == 8
+
+
+def test_a_429_with_retry_after_is_retried_after_waiting_at_least_that_long(server, tmp_path):
+    server.enqueue("429", retry_after=1)
+    embedder = _embedder(server, tmp_path, backoff_s=0.01)
+    assert embedder.transform(TEXTS[:3]).shape == (3, 8)
+    first, second = _posts(server)
+    assert embedder.n_requests_ == 2 and embedder.retry_waits_ == [1.0]  # backoff alone would wait ~0.01 s
+    assert second.received_at - first.received_at >= 0.95
+
+
+def test_the_jitter_between_retries_is_seeded(server, tmp_path):
+    def waits(random_state):
+        server.enqueue("500", times=3)
+        embedder = _embedder(server, tmp_path, cache=False, backoff_s=0.01, random_state=random_state)
+        embedder.transform(TEXTS[:3])
+        assert embedder.n_requests_ == 4
+        return embedder.retry_waits_
+
+    first = waits(0)
+    assert len(first) == 3 and first == waits(0) and first != waits(1)
+    assert all(0.01 * 2 ** i <= wait <= 0.0125 * 2 ** i for i, wait in enumerate(first))
+
+
+def test_an_endpoint_that_always_fails_ends_within_its_deadline_naming_the_url(server, tmp_path):
+    server.enqueue("500", times=200)
+    embedder = _embedder(server, tmp_path, max_retries=100, backoff_s=0.1, max_backoff_s=0.2, deadline_s=1.5)
+    with pytest.raises(EmbeddingEndpointError) as error:
+        embedder.transform(TEXTS[:3])
+    attempts = embedder.n_requests_
+    assert str(error.value) == (f"The embeddings endpoint {server.base_url} gave no vectors for model 'fault-embed' "
+                                f"(HTTP 500, {attempts} attempt(s) within 1.5 s); start the server or fix the URL. "
+                                "Nothing was cached for these texts.")
+    assert 3 <= attempts < 101 and len(embedder.retry_waits_) == attempts - 1  # the deadline ended it, not the retries
+    assert sum(embedder.retry_waits_) < 1.5 and _cached(tmp_path) == 0
 
 
 @pytest.mark.parametrize("fault, reason, requests", [
@@ -145,6 +182,7 @@ def test_openai_without_a_key_and_bad_parameters_are_named(monkeypatch, tmp_path
     for params, message in [({"base_url": "localhost:8000"}, "base_url must be an http:// or https:// URL"),
                             ({"batch_size": 0}, "batch_size must be a positive integer, not 0"),
                             ({"deadline_s": -1}, "deadline_s must be a number of seconds > 0, not -1"),
-                            ({"max_retries": -1}, "max_retries must be a non-negative integer, not -1")]:
+                            ({"max_retries": -1}, "max_retries must be a non-negative integer, not -1"),
+                            ({"backoff_s": -1}, "backoff_s must be a number of seconds >= 0, not -1")]:
         with pytest.raises(ValueError, match=message):
             EndpointEmbedder(**{"model": "m", "base_url": "http://127.0.0.1:1/v1", **params}).transform(["x"])

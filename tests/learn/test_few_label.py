@@ -7,7 +7,8 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from alsafe.learn.few_label import EmbeddingLogisticRegression
-from alsafe.learn.learners import fine_tunes, make_learner
+from alsafe.learn.learners import make_learner
+from alsafe.names import parse_learner
 from alsafe.metrics import classification_scores
 from alsafe.paper.reference import PAPER_TAXONOMY
 
@@ -35,8 +36,9 @@ def test_is_a_learner_name_and_takes_no_fine_tuning_settings():
     learner = make_learner("embedding-lr", random_state=3, epochs=5, max_steps=40, dev_texts=TEXTS,
                            dev_labels=LABELS, C=2.0)
     assert isinstance(learner, EmbeddingLogisticRegression) and learner.C == 2.0 and learner.random_state == 3
-    assert make_learner("embedding-lr:mpnet").model == "mpnet"
-    assert not fine_tunes("embedding-lr") and not fine_tunes("tfidf-lr") and fine_tunes("all-MiniLM-L6-v2")
+    assert make_learner("embedding-lr:mpnet").model == "all-mpnet-base-v2"
+    assert not parse_learner("embedding-lr").fine_tunes and not parse_learner("tfidf-lr").fine_tunes
+    assert parse_learner("all-MiniLM-L6-v2").fine_tunes
 
 
 def test_unfitted_and_bad_parameters_are_named():
@@ -80,8 +82,8 @@ def test_setfit_is_a_learner_name_with_its_own_recipe():
     learner = make_learner("setfit", random_state=2, epochs=5, dev_texts=TEXTS, dev_labels=LABELS, num_iterations=3)
     assert isinstance(learner, SetFitClassifier) and learner.num_iterations == 3 and learner.random_state == 2
     assert learner.max_steps is None  # a protocol's steps are for fine-tuned heads, not for SetFit's pairs
-    assert make_learner("setfit:mpnet").model == "mpnet"
-    assert not fine_tunes("setfit") and fine_tunes("setfit-like-hub-model")
+    assert make_learner("setfit:mpnet").model == "all-mpnet-base-v2"
+    assert not parse_learner("setfit").fine_tunes and parse_learner("owner/setfit-like-hub-model").fine_tunes
 
 
 def test_setfit_unfitted_and_bad_parameters_are_named():

@@ -12,8 +12,10 @@ import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 
-from alsafe.learn.vectorize import (SentenceEmbedder, TfidfTextVectorizer, VectorCache, make_vectorizer, model_key,
-                              text_hash)
+from alsafe.learn.sentence_embedder import SentenceEmbedder, model_key
+from alsafe.learn.tfidf import TfidfTextVectorizer
+from alsafe.learn.vector_cache import VectorCache, text_hash
+from alsafe.learn.vectorize import make_vectorizer
 
 TITLES = ["My landlord will not return my security deposit",
           "Landlord is keeping my deposit after I moved out",
@@ -72,7 +74,7 @@ def test_without_cache_nothing_is_written_and_empty_input_keeps_the_dimension(tm
 def test_vector_cache_keeps_what_was_stored_before_kill_9(tmp_path):
     path = tmp_path / "vectors.sqlite"
     script = ("import os, signal, numpy as np\n"
-              "from alsafe.learn.vectorize import VectorCache\n"
+              "from alsafe.learn.vector_cache import VectorCache\n"
               f"cache = VectorCache({str(path)!r})\n"
               "cache.put(['a', 'b'], np.ones((2, 3), dtype=np.float32))\n"
               "os.kill(os.getpid(), signal.SIGKILL)\n")
@@ -111,5 +113,5 @@ def test_make_vectorizer():
     assert isinstance(tfidf, TfidfTextVectorizer) and tfidf.dense and tfidf.needs_fit  # what the loop expects
     assert not make_vectorizer("tfidf", dense=False).dense
     embedder = make_vectorizer("mpnet", batch_size=8)
-    assert isinstance(embedder, SentenceEmbedder) and embedder.model == "mpnet" and embedder.batch_size == 8
+    assert isinstance(embedder, SentenceEmbedder) and embedder.model == "all-mpnet-base-v2" and embedder.batch_size == 8
     assert not embedder.needs_fit

@@ -32,7 +32,7 @@ def test_the_committed_results_hold_every_table_the_section_reads():
     section = results_section(ROOT / "results")
     table4 = pd.read_csv(ROOT / "results" / "table4.csv")
     ours = table4.loc[table4["n_seeds"].notna(), "model"].unique()
-    assert "embedding-lr" in ours and any("@steps-" in m for m in ours)  # a fine-tuned model under a protocol
+    assert "embedding-lr" in ours and any("~steps-" in m for m in ours)  # a fine-tuned model under a protocol
     assert "skewed" in section and all(f"| {model} |" in section for model in ours)
 
 

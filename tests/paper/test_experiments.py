@@ -18,7 +18,8 @@ from alsafe.paper.experiments import (APPROACHES, PAPER_MODELS, best_model, leak
 from alsafe.metrics import classification_scores
 from alsafe import report
 from alsafe.paper import figures
-from alsafe.paper.tables import cluster_ci_table, error_analysis, results_readme, results_table, transfer_tables
+from alsafe.paper.conclusions import results_readme
+from alsafe.paper.tables import cluster_ci_table, error_analysis, results_table, transfer_tables
 from alsafe.paper.reference import PAPER_TAXONOMY
 
 CLASSES = PAPER_TAXONOMY.names
@@ -264,14 +265,15 @@ def test_true_and_predicted_compare_when_a_class_is_never_predicted(paper_datase
 # -- training protocols --------------------------------------------------------------------------
 
 def test_protocols_name_their_budget_and_label_every_fine_tuned_model():
-    from alsafe.paper.experiments import learner_labels, protocol_of, protocol_params
+    from alsafe.learn.protocols import protocol_params
+    from alsafe.paper.experiments import learner_labels, protocol_of
 
     assert protocol_params("steps-120") == {"max_steps": 120, "warmup_ratio": 0.1}
     assert protocol_params("epochs-3") == {"epochs": 3, "max_steps": None, "warmup_ratio": 0.0}
     with pytest.raises(ValueError, match="protocol must be 'steps-<N>' or 'epochs-<N>'"):
         protocol_params("steps-0")
     labels = learner_labels(["tfidf-lr", "embedding-lr", "minilm-l2"], ["steps-50", "epochs-3"])
-    assert labels == ["tfidf-lr", "embedding-lr", "minilm-l2@steps-50", "minilm-l2@epochs-3"]
+    assert labels == ["tfidf-lr", "embedding-lr", "minilm-l2~steps-50", "minilm-l2~epochs-3"]
     assert [protocol_of(m) for m in labels + ["roberta-base"]] == [
         "solver", "solver", "steps-50", "epochs-3", "paper: lr 2e-5, batch 16, max length 50; epochs not stated"]
 
@@ -285,22 +287,23 @@ def test_the_default_protocol_fits_the_bootstrap_titles_where_three_epochs_did_n
     (the 2-layer MiniLM reaches only ~47 training macro-F1 in 120 steps, so it would test another recipe)."""
     import papermill
 
-    from alsafe.learn.learners import fine_tunes, make_learner
+    from alsafe.learn.learners import make_learner
+    from alsafe.names import parse_learner
     from alsafe.metrics import classification_scores
-    from alsafe.paper.experiments import protocol_params
+    from alsafe.learn.protocols import protocol_params
 
     notebook = Path(__file__).resolve().parents[2] / "notebooks" / "05_transfer_experiments.ipynb"
     defaults = papermill.inspect_notebook(str(notebook))
     default = json.loads(defaults["PROTOCOLS"]["default"])[0]
     learning_rate = float(defaults["LEARNING_RATE"]["default"])
-    model = next(m for m in json.loads(defaults["MODELS"]["default"]) if fine_tunes(m))
+    model = next(m for m in json.loads(defaults["LEARNERS"]["default"]) if parse_learner(m).fine_tunes)
     train = paper_dataset[paper_dataset["split"] == "bootstrap"]
     fits = {}
     for protocol in (default, "epochs-3"):
         learner = make_learner(model, random_state=0, classes=CLASSES, learning_rate=learning_rate,
                                **protocol_params(protocol)).fit(train["text"].tolist(), train["label"].tolist())
         fits[protocol] = classification_scores(train["label"], learner.predict(train["text"].tolist()), CLASSES)["f1"]
-    assert fits[default] >= 95, f"{model}@{default} leaves the bootstrap titles underfit (training macro-F1 {fits[default]:.1f})"
+    assert fits[default] >= 95, f"{model}~{default} leaves the bootstrap titles underfit (training macro-F1 {fits[default]:.1f})"
     assert fits["epochs-3"] < 80, fits
 
 
@@ -314,9 +317,9 @@ def test_compute_matched_table_puts_the_llm_gain_at_equal_budget_beside_its_inte
 
     trained = run_experiments(["tfidf-lr", "nb"], seeds=[0, 1], protocols=["steps-20", "epochs-2"],
                               dataset=paper_dataset, test_size=200, learner_factory=factory, progress=False)
-    assert set(trained.predictions["model"]) == {"tfidf-lr", "nb@steps-20", "nb@epochs-2"}
+    assert set(trained.predictions["model"]) == {"tfidf-lr", "nb~steps-20", "nb~epochs-2"}
     table = compute_matched_table(trained.predictions, n_resamples=200)
-    assert table["model"].tolist() == ["tfidf-lr"] * 4 + ["nb@steps-20"] * 4
+    assert table["model"].tolist() == ["tfidf-lr"] * 4 + ["nb~steps-20"] * 4
     assert table["protocol"].tolist() == ["solver"] * 4 + ["steps-20"] * 4
     scores = summarize_scores(run_scores(trained.predictions)).set_index(["model", "setting", "approach"])["f1"]
     for row in table.itertuples():
