@@ -6,7 +6,6 @@ user's files (pool, bootstrap, taxonomy), damaged run stores, and a second loop 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from alsafe.paper.reference import PAPER_TAXONOMY
 from alsafe.pools import import_table, start_run
 from alsafe.reproduce import load_plan
 from alsafe.store import RunStore
-from alsafe.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,15 +35,15 @@ def _files(folder: Path) -> list[str]:
 PARAMETER_CASES = [
     ("03_active_learning_loop", {"BUDGET": "abc"}, "BUDGET must be an integer, not 'abc'"),
     ("03_active_learning_loop", {"N_CLUSTERS": 0}, "N_CLUSTERS must be at least 1, not 0"),
-    ("03_active_learning_loop", {"BATCH_SIZE": -1}, "BATCH_SIZE must be at least 1, not -1"),
-    ("03_active_learning_loop", {"N_CLUSTERS": 20, "BATCH_SIZE": 2000, "BUDGET": 2000},
+    ("03_active_learning_loop", {"ROUND_SIZE": -1}, "ROUND_SIZE must be at least 1, not -1"),
+    ("03_active_learning_loop", {"N_CLUSTERS": 20, "ROUND_SIZE": 2000, "BUDGET": 2000},
      "BUDGET (2000) exceeds the 791 titles of the simulated pool"),
     ("03_active_learning_loop", {"STRATEGIES": "cluster"}, "STRATEGIES must be a list, not 'cluster' (write ['cluster']"),
     ("03_active_learning_loop", {"POOL_SIZE": -5}, "POOL_SIZE must be at least 0, not -5"),
     ("03_active_learning_loop", {"STRATEGIES": ["cluster", "kmeans"]},
-     "STRATEGIES[1] must be one of random, topn, coreset, cluster, not 'kmeans'"),
-    ("03_active_learning_loop", {"BUDGET": 30}, "BUDGET (30) must be a multiple of BATCH_SIZE (20)"),
-    ("03_active_learning_loop", {"N_CLUSTERS": 25}, "N_CLUSTERS (25) must be at most BATCH_SIZE (20)"),
+     "STRATEGIES[1]: strategy 'kmeans' is not known: use one of random, topn, coreset, cluster"),
+    ("03_active_learning_loop", {"BUDGET": 30}, "BUDGET (30) must be a multiple of ROUND_SIZE (20)"),
+    ("03_active_learning_loop", {"N_CLUSTERS": 25}, "N_CLUSTERS (25) must be at most ROUND_SIZE (20)"),
     ("03_active_learning_loop", {"SEEDS": []}, "SEEDS must not be an empty list"),
     ("03_active_learning_loop", {"SEEDS": [0, 0]}, "SEEDS repeats a value"),
     ("03_active_learning_loop", {"SEEDS": [0, "1"]}, "SEEDS[1] must be an integer, not '1'"),
@@ -58,13 +56,13 @@ PARAMETER_CASES = [
     ("01_data_collection", {"SOURCE": "bogus"}, "SOURCE must be one of paper, dump, praw, not 'bogus'"),
     ("01_data_collection", {"MAX_PER_SUBREDDIT": 0}, "MAX_PER_SUBREDDIT must be at least 1, not 0"),
     ("02_bootstrap", {"N_CLUSTERS": 200, "POOL_SIZE": 100}, "N_CLUSTERS (200) exceeds the 100 titles of the pool"),
-    ("04_generation", {"BACKENDS": ["gpt"]}, "BACKENDS[0] must be one of replay, local, openai, not 'gpt'"),
+    ("04_generation", {"BACKENDS": ["gpt"]}, "BACKENDS[0]: backend 'gpt' is not known: use one of local, openai, replay"),
     ("04_generation", {"RELATION": "contrast"}, "RELATION 'contrast' needs CONTRAST_LABEL"),
     ("04_generation", {"BACKENDS": ["openai"]}, "BACKENDS includes 'openai', which needs MODEL"),
     ("04_generation", {"N_SEEDS": 7}, "N_SEEDS must be at most 6, not 7"),
-    ("05_transfer_experiments", {"MODELS": "tfidf-lr"}, "MODELS must be a list, not 'tfidf-lr'"),
+    ("05_transfer_experiments", {"LEARNERS": "tfidf-lr"}, "LEARNERS must be a list, not 'tfidf-lr'"),
     ("05_transfer_experiments", {"SETTINGS": ["with_llm"]}, "SETTINGS[0] must be one of baseline, without-llm, with-llm"),
-    ("05_transfer_experiments", {"PROTOCOLS": ["steps-0"]}, "PROTOCOLS[0] 'steps-0' does not have the form"),
+    ("05_transfer_experiments", {"PROTOCOLS": ["steps-0"]}, "PROTOCOLS[0]: protocol must be 'steps-<N>' or 'epochs-<N>'"),
     ("05_transfer_experiments", {"TEST_SIZE": 5000}, "TEST_SIZE must be at most 2699, not 5000"),
     ("05_transfer_experiments", {"LEARNING_RATE": "fast"}, "LEARNING_RATE must be a number, not 'fast'"),
     ("05_transfer_experiments", {"SETTINGS": ["with-llm"], "APPROACHES": []}, "APPROACHES must not be empty"),
@@ -388,3 +386,49 @@ def test_a_folder_named_like_a_data_file_is_named(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"bootstrap_labeled.tsv is a folder, not the paper's file"):
         data.paper_data_dir()
     assert _files(copy) == sorted(data.PAPER_FILES)
+
+
+# -- names: one registry per kind, old parameter names refused with the new ones --------------------
+
+NAME_CASES = [
+    ("03_active_learning_loop", {"LEARNER": "embeding-lr"}, "LEARNER: learner 'embeding-lr' is not known: use one of "
+                                                             "tfidf-lr, embedding-lr, setfit"),
+    ("03_active_learning_loop", {"VECTORIZER": "all-MiniLM-L6-v3"}, "Did you mean 'all-MiniLM-L6-v2'?"),
+    ("03_active_learning_loop", {"STRATEGIES": ["clusters"]}, "Did you mean 'cluster'?"),
+    ("03_active_learning_loop", {"BACKEND": "opneai"}, "BACKEND: backend 'opneai' is not known: use one of local, "
+                                                        "openai. Did you mean 'openai'?"),
+    ("05_transfer_experiments", {"LEARNERS": ["bert-base-casd"]}, "Did you mean 'bert-base-cased'?"),
+    ("07_your_own_data", {"LEARNER": "tfidf-rl"}, "Did you mean 'tfidf-lr'?"),
+    ("07_your_own_data", {"STRATEGY": "cluter"}, "Did you mean 'cluster'?"),
+    ("07_your_own_data", {"CLASSIFIER": "bert-base-cased"}, "CLASSIFIER: learner 'bert-base-cased' is not known"),
+    ("02_bootstrap", {"EPOCHS": 3}, "EPOCHS was renamed PROTOCOL (e.g. PROTOCOL: epochs-3)"),
+    ("03_active_learning_loop", {"GENERATION_BACKEND": "local"}, "GENERATION_BACKEND was renamed BACKEND"),
+    ("03_active_learning_loop", {"BATCH_SIZE": 20}, "BATCH_SIZE was renamed ROUND_SIZE"),
+    ("05_transfer_experiments", {"MODELS": ["tfidf-lr"]}, "MODELS was renamed LEARNERS"),
+    ("05_transfer_experiments", {"BATCH_SIZE": 16}, "BATCH_SIZE was renamed TRAIN_BATCH_SIZE"),
+    ("07_your_own_data", {"CLASSIFIER_EPOCHS": 5}, "CLASSIFIER_EPOCHS was renamed CLASSIFIER_PROTOCOL"),
+]
+
+
+@pytest.mark.parametrize("notebook, parameters, message", NAME_CASES,
+                         ids=[f"{n[:2]}-{next(iter(p))}-{i}" for i, (n, p, _) in enumerate(NAME_CASES)])
+def test_a_misspelt_name_or_an_old_parameter_is_refused_before_anything_runs(tmp_path, monkeypatch, notebook,
+                                                                             parameters, message):
+    monkeypatch.setenv("ALSAFE_HOME", str(tmp_path / "home"))
+    path = _params_file(tmp_path, notebook, parameters)
+    with pytest.raises(PipelineError) as raised:
+        load_plan(path)
+    assert message in str(raised.value) and f"{notebook}.ipynb" in str(raised.value)
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("notebook, parameters", [
+    ("03_active_learning_loop", {"LEARNER": "embedding-lr:nomic-embed-text@http://localhost:11434/v1",
+                                 "VECTORIZER": "nomic-embed-text@http://localhost:11434/v1"}),
+    ("05_transfer_experiments", {"LEARNERS": ["embedding-lr:nomic-embed-text@http://localhost:11434/v1",
+                                              "bert-base-cased", "google-bert/bert-base-cased"]}),
+    ("07_your_own_data", {"LEARNER": "embedding-lr:nomic-embed-text@http://localhost:11434/v1"}),
+    ("04_generation", {"GATE_LEARNER": ""}),
+])
+def test_the_names_the_readme_advertises_are_accepted(tmp_path, notebook, parameters):
+    assert len(load_plan(_params_file(tmp_path, notebook, parameters))) == 1

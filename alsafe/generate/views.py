@@ -21,6 +21,20 @@ def preview(generator: Generator, seeds: pd.DataFrame, store=None, learner=None,
     return generator.preview(seeds, store=store, learner=learner, taxonomy=taxonomy)[PREVIEW_COLUMNS]
 
 
+def summary(previews: pd.DataFrame, n_variations: int) -> pd.DataFrame:
+    """Per backend and seed: variations asked, returned and accepted (``previews``: :func:`preview` rows with a
+    ``backend`` column)."""
+    grouped = previews.groupby(["backend", "seed_text", "label"], sort=False)
+    table = grouped.agg(returned=("text", "size"), accepted=("status", lambda s: int((s == "accepted").sum())))
+    return table.reset_index().assign(asked=n_variations)
+
+
+def acceptance(summary_table: pd.DataFrame) -> pd.DataFrame:
+    """Per backend: variations returned and accepted, and the accepted share in percent."""
+    table = summary_table.groupby("backend", sort=False)[["returned", "accepted"]].sum().reset_index()
+    return table.assign(accepted_share=(100 * table["accepted"] / table["returned"]).round(1))
+
+
 def ledger(store) -> pd.DataFrame:
     """Calls, tokens, dollars and latency per backend and model, from the store's ``llm_calls``."""
     calls = store.llm_calls()

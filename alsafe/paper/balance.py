@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pandas as pd
 
-from alsafe.paper.data import SPLIT_FILES, TRAINING_SPLITS
+from alsafe.paper.data import TRAINING_SPLITS
 from alsafe.metrics import class_count_std, class_counts
 from alsafe.paper.reference import paper_results
 from alsafe.paper.reference import PAPER_TAXONOMY
 
-TABLE3_SPLITS = list(SPLIT_FILES)  # random, topn, coreset, cluster, then bootstrap, dev, test as in the paper
+
+
+def split_balance(splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per class (display names, rows in taxonomy order): how many titles each named split holds."""
+    classes = PAPER_TAXONOMY.names
+    table = pd.DataFrame({name: class_counts(rows["label"], classes) for name, rows in splits.items()})
+    table.index = [PAPER_TAXONOMY.display(name) for name in table.index]
+    return table.rename_axis("class").reset_index()
 
 
 def table3(dataset: pd.DataFrame) -> pd.DataFrame:

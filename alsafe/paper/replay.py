@@ -118,6 +118,9 @@ class ReplayBackend(Backend):
                           prompt_tokens=0, completion_tokens=0, latency_s=time.perf_counter() - started)
 
 
+PAPER_BACKENDS = ("replay",)  # backends the paper wing adds to the tool's (alsafe.names.BACKENDS)
+
+
 def make_paper_generator(backend: str = "replay", n_variations: int = 5, split: str = "cluster",
                          fallback=None, **params):
     """:func:`alsafe.generate.make_generator` that also knows ``replay`` (the paper's GPT-3.5 outputs of ``split``)."""

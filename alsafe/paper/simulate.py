@@ -27,12 +27,18 @@ from tqdm.auto import tqdm
 
 from alsafe.loop import ActiveLearningLoop
 from alsafe.metrics import class_count_std, class_counts
+from alsafe.progress import tracked
 from alsafe.report import git_commit
 from alsafe.store import ItemBatch, RunStore, plain_params
 from alsafe.paper.reference import PAPER_TAXONOMY
 
 
 POOL_MIXES = ("stratified", "skewed")
+# What split_test makes of the released test split (tests/paper check these against it): its 2,700 titles, the
+# stratified pool half, and that half subsampled to U's estimated mix. The parameter schemas read them from here.
+PAPER_TEST_TITLES = 2700
+STRATIFIED_POOL = 1350
+SKEWED_POOL = 791
 
 
 def pool_mix_estimate(dataset: pd.DataFrame) -> pd.Series:
@@ -116,7 +122,8 @@ def run_simulation(dataset: pd.DataFrame, runs_dir: str | Path, strategies=("ran
     rows = []
     code = (git_commit() or "unknown").removesuffix("-dirty")
     combos = list(itertools.product(pool_mixes, strategies, seeds, generation))
-    for mix, strategy, seed, generate in tqdm(combos, desc="simulated runs", unit="run", disable=not progress):
+    bar = tqdm(combos, desc="simulated runs", unit="run", disable=not progress)
+    for mix, strategy, seed, generate in tracked(bar, "simulated runs"):  # to the pipeline's terminal too
         path = runs_dir / f"{mix}-{strategy}-seed{seed}-{'gen' if generate else 'nogen'}.sqlite"
         params = plain_params(dict(loop_params, strategy=strategy, seed=seed, generation=generate, pool_size=pool_size,
                                    pool_mix=mix, code=code))

@@ -60,7 +60,7 @@ def test_notebook_03_in_widget_mode_runs_all_without_simulating(home, paper_dir)
 
     params = home / "widget.yaml"
     params.write_text(json.dumps({"notebooks": [{"notebook": "03_active_learning_loop.ipynb", "parameters": {
-        "SEED": 0, "ORACLE": "widget", "BUDGET": 10, "BATCH_SIZE": 5, "N_CLUSTERS": 5, "POOL_SIZE": 40,
+        "SEED": 0, "ORACLE": "widget", "BUDGET": 10, "ROUND_SIZE": 5, "N_CLUSTERS": 5, "POOL_SIZE": 40,
         "VECTORIZER": "minilm-l2", "RUNS_DIR": str(home / "runs"), "WIDGET_RUN": str(home / "labeling.sqlite")}}]}),
         encoding="utf-8")
     [result] = run_plan(load_plan(params), output_dir=home / "outputs", progress=False)

@@ -164,10 +164,10 @@ def own_data(tmp_path):
         book = papermill.parameterize.parameterize_notebook(book, {
             "POOL_FILE": str(tmp_path / "pool.csv"), "TAXONOMY_FILE": str(tmp_path / "taxonomy.yaml"),
             "BOOTSTRAP_FILE": str(tmp_path / "bootstrap.csv"), "RUN": str(tmp_path / "run.sqlite"),
-            "ANNOTATOR": "browser", "BUDGET": 8, "BATCH_SIZE": 4, "N_CLUSTERS": 4, "N_VARIATIONS": 1,
+            "ANNOTATOR": "browser", "BUDGET": 8, "ROUND_SIZE": 4, "N_CLUSTERS": 4, "N_VARIATIONS": 1,
             "BACKEND": "openai", "MODEL": "fault-model", "BASE_URL": server.base_url, "LEARNER": "embedding-lr",
             "VECTORIZER": "minilm-l2", "EXPORT_DIR": str(tmp_path / "export"), "CLASSIFIER": "minilm-l2",
-            "CLASSIFIER_EPOCHS": 1, "TEST_FRACTION": 0.3})
+            "CLASSIFIER_PROTOCOL": "epochs-1", "TEST_FRACTION": 0.3})
         book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(book, tmp_path / "07_your_own_data.ipynb")
         yield "07_your_own_data.ipynb", tmp_path
@@ -440,7 +440,7 @@ def paper_widget_mode(tmp_path):
 
     book = papermill.iorw.load_notebook_node(str(NOTEBOOK_03))
     book = papermill.parameterize.parameterize_notebook(book, {
-        "ORACLE": "widget", "POOL_SIZE": 60, "BUDGET": 6, "BATCH_SIZE": 3, "N_CLUSTERS": 3, "N_VARIATIONS": 0,
+        "ORACLE": "widget", "POOL_SIZE": 60, "BUDGET": 6, "ROUND_SIZE": 3, "N_CLUSTERS": 3, "N_VARIATIONS": 0,
         "GENERATION": [False], "LEARNER": "tfidf-lr", "VECTORIZER": "minilm-l2", "SEEDS": [0],
         "RUNS_DIR": str(tmp_path / "simulation"), "WIDGET_RUN": str(tmp_path / "labeling.sqlite"),
         "ANNOTATOR": "browser"})
