@@ -36,7 +36,7 @@ def _table3(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from alsafe.reproduce import PipelineError, load_plan, run_plan, summary
+    from alsafe.reproduce import PipelineError, is_paper_plan, load_plan, record_plan, run_plan, summary
 
     try:
         results = run_plan(load_plan(args.params, only=args.only), output_dir=args.output_dir)
@@ -44,24 +44,12 @@ def _reproduce(args) -> int:
         print(f"alsafe reproduce: {error}", file=sys.stderr)
         return 1
     print(summary(results))
-    if not args.only:
-        _record_pipeline(results, args.params)
+    # The paper's record (README sections, results/pipeline.csv) follows paper plans only: see alsafe.reproduce.
+    for path in record_plan(results, args.params, whole=not args.only):
+        print(f"Recorded {path}")
+    if not is_paper_plan([r.notebook for r in results]):
+        print("Not a paper plan: README.md and results/pipeline.csv are left as they are.")
     return 0
-
-
-def _record_pipeline(results, params_file) -> None:
-    """After a whole plan: the per-notebook times, and the README's results section regenerated from results/."""
-    import pandas as pd
-
-    from alsafe import config, report
-    from alsafe.paper.conclusions import MARKER, results_section
-
-    times = pd.DataFrame({"notebook": [r.notebook for r in results], "seconds": [round(r.seconds, 1) for r in results]})
-    report.save_table(times, "pipeline", params={"params_file": str(params_file)})
-    readme = config.home() / "README.md"
-    if readme.exists() and f"<!-- {MARKER}:start -->" in readme.read_text(encoding="utf-8"):
-        report.splice_section(results_section(), MARKER, readme)
-        print(f"Regenerated the results section of {readme} from {config.results_dir()}.")
 
 
 def _init(args) -> int:

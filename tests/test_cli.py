@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,84 @@ def test_the_module_runs_as_a_command():
     result = subprocess.run([sys.executable, "-m", "alsafe", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert all(command in result.stdout for command in ("data", "table3", "init", "reproduce"))
+
+
+def _tiny_notebook(path, parameters: str, body: str):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def record_home(home, tmp_path, monkeypatch):
+    """A scratch home with a README holding the results markers, and stand-ins for notebooks 01 and 07."""
+    from alsafe import reproduce
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write = ("from alsafe import config\nconfig.results_dir().mkdir(exist_ok=True)\n"
+             "(config.results_dir() / 'table3.csv').write_text(TABLE3)")
+    _tiny_notebook(notebooks / "01_data_collection.ipynb", "SEED = 0  # seed\nTABLE3 = ''  # what to write", write)
+    _tiny_notebook(notebooks / "07_your_own_data.ipynb",
+                   "SEED = 0  # seed\nBUDGET = 6  # labels\nROUND_SIZE = 3  # per round\nN_CLUSTERS = 3  # clusters\n"
+                   "N_VARIATIONS = 0  # none\nBACKEND = 'local'  # offline\nMODEL = ''  # none",
+                   "from alsafe import config\n(config.home() / 'mine.txt').write_text('own data')")
+    monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", notebooks)
+    (home / "README.md").write_text("# Project\n\n<!-- results:start -->\nstale\n<!-- results:end -->\n\nTail.\n",
+                                    encoding="utf-8")
+    table3 = pd.DataFrame({"class": ["Standard Deviation"], **{f"{a}{s}": [v] for a, v in
+                           [("random", 1.0), ("topn", 2.0), ("coreset", 3.0), ("cluster", 4.0)]
+                           for s in ("", " (paper)")}}).to_csv(index=False)
+    paper = tmp_path / "paper.yaml"
+    paper.write_text(json.dumps({"notebooks": [{"notebook": "01_data_collection.ipynb",
+                                                "parameters": {"TABLE3": table3}}]}), encoding="utf-8")
+    own = tmp_path / "own.yaml"
+    own.write_text(json.dumps({"notebooks": [{"notebook": "07_your_own_data.ipynb"}]}), encoding="utf-8")
+    return home, paper, own
+
+
+@pytest.mark.notebooks
+def test_a_paper_plan_renders_the_readmes_once_from_results(record_home, capsys):
+    from alsafe.paper.conclusions import results_section
+
+    home, paper, _ = record_home
+    assert main(["reproduce", "--params", str(paper)]) == 0
+    out = capsys.readouterr().out
+    readme = (home / "README.md").read_text(encoding="utf-8")
+    section = results_section(home / "results")
+    assert readme == f"# Project\n\n<!-- results:start -->\n{section}<!-- results:end -->\n\nTail.\n"
+    assert "Table 3 (class-count std of the released splits) reproduces from the files: random 1.0 (paper 1.0)" in section
+    times = pd.read_csv(home / "results" / "pipeline.csv")
+    assert times["notebook"].tolist() == ["01_data_collection.ipynb"] and "`make paper` (" in readme
+    assert (home / "results" / "README.md").read_text(encoding="utf-8").startswith("# Results\n")
+    assert f"Recorded {home / 'README.md'}" in out and f"Recorded {home / 'results' / 'pipeline.csv'}" in out
+
+
+@pytest.mark.notebooks
+def test_an_own_data_plan_leaves_the_papers_record_byte_identical(record_home, capsys):
+    home, paper, own = record_home
+    assert main(["reproduce", "--params", str(paper)]) == 0
+    record = ["README.md", "results/README.md", "results/pipeline.csv", "results/pipeline.meta.json"]
+    before = {name: (home / name).read_bytes() for name in record}
+    capsys.readouterr()
+    assert main(["reproduce", "--params", str(own)]) == 0
+    out = capsys.readouterr().out
+    assert (home / "mine.txt").read_text() == "own data"  # it ran
+    assert {name: (home / name).read_bytes() for name in record} == before
+    assert "07_your_own_data.ipynb: " in out and "Not a paper plan: README.md and results/pipeline.csv are left" in out
+    assert "Recorded" not in out
+
+
+@pytest.mark.notebooks
+def test_a_partial_paper_plan_renders_the_readmes_but_keeps_the_whole_runs_times(record_home, capsys):
+    home, paper, _ = record_home
+    assert main(["reproduce", "--params", str(paper)]) == 0
+    times = (home / "results" / "pipeline.csv").read_bytes()
+    (home / "README.md").write_text("<!-- results:start -->\nstale\n<!-- results:end -->\n", encoding="utf-8")
+    assert main(["reproduce", "--params", str(paper), "--only", "01"]) == 0
+    assert "stale" not in (home / "README.md").read_text() and (home / "results" / "pipeline.csv").read_bytes() == times

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alsafe.reproduce import load_plan, run_plan
+from alsafe.reproduce import load_plan, record_plan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -63,7 +63,10 @@ def _smoke_run(home):
     patch.setenv("ALSAFE_HOME", str(home))
     patch.setenv("MPLBACKEND", "agg")
     try:
-        return run_plan(load_plan(ROOT / "params" / "smoke.yaml"), output_dir=home / "outputs", progress=False)
+        params = ROOT / "params" / "smoke.yaml"
+        results = run_plan(load_plan(params), output_dir=home / "outputs", progress=False)
+        record_plan(results, params)  # as `alsafe reproduce` does after a paper plan: results/README.md, pipeline.csv
+        return results
     finally:
         patch.undo()
 
@@ -115,7 +118,7 @@ def test_smoke_run_writes_every_table_and_figure(smoke):
         assert table["f1"].dropna().between(0, 100).all() and table["f1 (paper)"].notna().any()
         assert table["protocol"].notna().all()
     matched = pd.read_csv(home / "results" / "compute_matched.csv")
-    assert set(matched["model"]) == {"minilm-l2@steps-10", "embedding-lr"}  # epochs-1 grows with the data: left out
+    assert set(matched["model"]) == {"minilm-l2~steps-10", "embedding-lr"}  # epochs-1 grows with the data: left out
     gate = pd.read_csv(home / "results" / "gate_benchmark.csv").set_index("filter")
     assert gate.loc["whole gate", "rejected % injected"] >= 80 and gate.loc["whole gate", "precision"] >= 90
     balance = pd.read_csv(home / "results" / "simulation_balance.csv")
@@ -164,9 +167,9 @@ def test_your_own_data_notebook_exports_a_dataset_and_a_classifier(tmp_path, mon
     params.write_text(json.dumps({"notebooks": [{"notebook": "07_your_own_data.ipynb", "parameters": {
         "SEED": 0, "POOL_FILE": str(tmp_path / "pool.csv"), "TAXONOMY_FILE": str(tmp_path / "taxonomy.yaml"),
         "BOOTSTRAP_FILE": str(tmp_path / "boot.csv"), "TEXT_COLUMN": "body", "ID_COLUMN": "id",
-        "RUN": str(tmp_path / "run.sqlite"), "ORACLE": "simulated", "BUDGET": 6, "BATCH_SIZE": 3, "N_CLUSTERS": 3,
+        "RUN": str(tmp_path / "run.sqlite"), "ORACLE": "simulated", "BUDGET": 6, "ROUND_SIZE": 3, "N_CLUSTERS": 3,
         "N_VARIATIONS": 2, "BACKEND": "local", "VECTORIZER": "minilm-l2", "EXPORT_DIR": str(tmp_path / "export"),
-        "CLASSIFIER": "minilm-l2", "CLASSIFIER_EPOCHS": 2, "TEST_FRACTION": 0.3}}]}), encoding="utf-8")
+        "CLASSIFIER": "minilm-l2", "CLASSIFIER_PROTOCOL": "epochs-2", "TEST_FRACTION": 0.3}}]}), encoding="utf-8")
     monkeypatch.setenv("ALSAFE_HOME", str(tmp_path))
     run_plan(load_plan(params), output_dir=tmp_path / "outputs", progress=False)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import nbformat
 import pytest
 
@@ -26,6 +29,8 @@ def notebooks(tmp_path):
               "p.write_text(f'seed\\n{SEED}\\n')")
     _notebook(folder / "02_fail.ipynb", "x = 1\nraise ValueError('broken on purpose')")
     _notebook(folder / "03_alsafe_error.ipynb", "from alsafe.pools import read_table\nread_table('missing.csv')")
+    _notebook(folder / "04_progress.ipynb", "from alsafe.progress import tracked\n"
+              "for step in tracked(range(3), 'steps'):\n    pass")
     return folder
 
 
@@ -66,3 +71,19 @@ def test_an_alsafe_error_in_a_notebook_shows_its_sentence_not_a_traceback(tmp_pa
     executed = nbformat.read(tmp_path / "out" / "03_alsafe_error.ipynb", as_version=4)
     error = next(o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error")
     assert error.traceback == ["PoolError: missing.csv does not exist."]
+
+
+@pytest.mark.notebooks
+def test_a_loop_in_the_kernel_drives_a_terminal_bar_to_its_total(tmp_path, notebooks, home, capfd, monkeypatch):
+    from alsafe import progress
+
+    monkeypatch.delenv(progress.VARIABLE, raising=False)
+    params = tmp_path / "p.yaml"
+    params.write_text("notebooks:\n  - notebook: 04_progress.ipynb\n")
+    run_plan(load_plan(params, notebooks), output_dir=tmp_path / "out", progress=True)
+    err = capfd.readouterr().err  # the kernel's own stderr included: it shares the terminal
+    assert "04_progress: steps 3/3" in err
+    outer = [part for part in re.split(r"[\r\n]", err) if part.startswith("notebooks ")]
+    assert outer[-1].startswith("notebooks 1/1 [") and not any("<" in part for part in outer)  # no per-notebook ETA
+    assert "without encryption" not in err  # the kernel listens on Unix sockets, not loopback TCP
+    assert progress.VARIABLE not in os.environ and not list((tmp_path / "out").glob("kernel*"))
