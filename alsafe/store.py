@@ -280,12 +280,12 @@ class RunStore(VariationLog, LLMLedger):
         if len(empty):
             raise StoreError(f"Items with empty text: {', '.join(empty[:5])}.")
         labels = table["label"] if "label" in table.columns else pd.Series([None] * len(table), index=table.index)
-        self._check_labels([l for l in labels if l is not None and not pd.isna(l)])
+        self._check_labels([label for label in labels if label is not None and not pd.isna(label)])
         subreddits = table["subreddit"] if "subreddit" in table.columns else pd.Series([None] * len(table), index=table.index)
         now = time.time()
         rows = [
-            (i, t, role, None if pd.isna(l) else str(l), None if pd.isna(s) else str(s), source, now)
-            for i, t, l, s in zip(ids, texts, labels, subreddits)
+            (i, t, role, None if pd.isna(label) else str(label), None if pd.isna(s) else str(s), source, now)
+            for i, t, label, s in zip(ids, texts, labels, subreddits)
         ]
         with self.transaction() as db:
             db.executemany(
@@ -318,7 +318,7 @@ class RunStore(VariationLog, LLMLedger):
 
     def _check_labels(self, labels: Iterable[str]) -> None:
         taxonomy = self.taxonomy
-        unknown = sorted({str(l) for l in labels} - set(taxonomy.names))
+        unknown = sorted({str(label) for label in labels} - set(taxonomy.names))
         if unknown:
             raise StoreError(
                 f"Unknown label(s) {', '.join(map(repr, unknown))}; this run's taxonomy has {', '.join(taxonomy.names)}."
@@ -376,7 +376,10 @@ class RunStore(VariationLog, LLMLedger):
         if missing:
             raise StoreError(f"Round {round} selects items not in the store: {', '.join(sorted(missing)[:5])}.")
         now = time.time()
-        column = lambda name: selection[name].tolist() if name in selection.columns else [None] * len(ids)
+
+        def column(name):
+            return selection[name].tolist() if name in selection.columns else [None] * len(ids)
+
         rows = [
             (round, item, position, None if c is None or pd.isna(c) else int(c),
              None if s is None or pd.isna(s) else float(s), p)

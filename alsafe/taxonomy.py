@@ -67,8 +67,9 @@ class Taxonomy:
         return {
             "name": self.name,
             "labels": [
-                {"name": l.name, "description": l.description, "display_name": l.display_name, "colour": l.colour}
-                for l in self.labels
+                {"name": label.name, "description": label.description, "display_name": label.display_name,
+                 "colour": label.colour}
+                for label in self.labels
             ],
         }
 

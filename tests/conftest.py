@@ -34,6 +34,25 @@ def shared_model_cache():
     yield
 
 
+_CHECKOUT = Path(__file__).resolve().parent.parent
+_KEPT_AS_THEY_ARE = ("alsafe", "notebooks", "params")  # tests write only under temporary folders
+
+
+def _tree(folders) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for folder in folders for p in sorted((_CHECKOUT / folder).rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def package_left_as_it_was():
+    """Fails the run when a test created, changed or removed a file of the package, the notebooks or the params."""
+    before = _tree(_KEPT_AS_THEY_ARE)
+    yield
+    after = _tree(_KEPT_AS_THEY_ARE)
+    changed = sorted(set(before) ^ set(after) | {p for p in before if p in after and before[p] != after[p]})
+    assert not changed, f"tests wrote inside the checkout: {changed[:5]}"
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """A scratch ALSAFE_HOME so results, figures and downloads land in a temporary folder."""

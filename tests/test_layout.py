@@ -14,19 +14,19 @@ PACKAGE = Path(alsafe.__file__).resolve().parent
 FRONT_DOORS = {"cli.py", "reproduce.py", "__main__.py"}
 
 
-def _tool_modules() -> list[Path]:
-    return [path for path in sorted(PACKAGE.rglob("*.py"))
-            if "paper" not in path.relative_to(PACKAGE).parts[:1] and path.name not in FRONT_DOORS]
+def _tool_modules(package: Path = PACKAGE) -> list[Path]:
+    return [path for path in sorted(package.rglob("*.py"))
+            if "paper" not in path.relative_to(package).parts[:1] and path.name not in FRONT_DOORS]
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def _module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, package_root: Path = PACKAGE) -> set[str]:
     """Every module ``path`` imports, relative imports resolved, wherever the import statement stands."""
-    package = _module_name(path).split(".")
+    package = _module_name(path, package_root).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
     found = set()
@@ -49,14 +49,14 @@ def test_the_tool_never_imports_the_paper_wing():
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
-def test_the_import_check_sees_a_planted_import():
-    planted = PACKAGE / "generate" / "_planted_for_test.py"
+def test_the_import_check_sees_a_planted_import(tmp_path):
+    """Planted in a copy of the package's shape under a temporary folder: tests never write inside the package."""
+    package = tmp_path / "alsafe"
+    planted = package / "generate" / "_planted_for_test.py"
+    planted.parent.mkdir(parents=True)
     planted.write_text("def f():\n    from ..paper import reference\n    return reference\n", encoding="utf-8")
-    try:
-        assert "alsafe.paper.reference" in _imports(planted)
-        assert planted in _tool_modules()
-    finally:
-        planted.unlink()
+    assert "alsafe.paper.reference" in _imports(planted, package)
+    assert planted in _tool_modules(package)
 
 
 def test_importing_every_tool_module_loads_nothing_of_the_paper():

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alsafe.generate.backends.base import (Backend, Completion, GenerationError, Request, cache_key, request_hash, run_sync)
+from alsafe.generate.backends.base import Backend, Completion, Request, cache_key, request_hash, run_sync
+from alsafe.exceptions import GenerationError
 from alsafe.generate.filters import Candidate, FilterContext, default_filters, reason_kind
 from alsafe.generate.templates import Parsed, Template, parse_variations
 from alsafe.taxonomy import Taxonomy
@@ -172,7 +173,7 @@ class Generator:
             raise ValueError(f"seeds or the relation use label(s) {', '.join(map(repr, unknown))} that the taxonomy "
                              f"lacks; it has {', '.join(taxonomy.names)}.")
         if self.template.relation.name == "contrast":
-            same = seeds["id"][[self.template.relation.target_label(l) == l for l in labels]]
+            same = seeds["id"][[self.template.relation.target_label(label) == label for label in labels]]
             if len(same):
                 raise ValueError(f"Contrast targets the seed's own label for id(s) {', '.join(same[:5])}; "
                                  "choose a different target label.")

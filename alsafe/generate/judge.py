@@ -13,7 +13,8 @@ import re
 
 import numpy as np
 
-from alsafe.generate.backends.base import Backend, Completion, GenerationError, Prompt, Request, cache_key, run_sync
+from alsafe.generate.backends.base import Backend, Completion, Prompt, Request, cache_key, run_sync
+from alsafe.exceptions import GenerationError
 from alsafe.generate.templates import clean_input
 from alsafe.taxonomy import Taxonomy
 

@@ -92,7 +92,6 @@ class Contrast:
                 f'but change the situation so that it belongs to the category "{target}" instead.')
 
 
-RELATIONS = {"same_label": SameLabel, "contrast": Contrast}
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ import pandas as pd
 
 from alsafe.paper.experiments import APPROACHES, normalize_title
 from alsafe.metrics import class_error_rates, normalized_error_std
-from alsafe.paper.reference import PAPER_ERROR_MODEL, PAPER_TABLE7, paper_results
-from alsafe.paper.reference import PAPER_TAXONOMY
+from alsafe.paper.reference import PAPER_TABLE7, PAPER_TAXONOMY, paper_results
 
 def _one(predictions: pd.DataFrame, model: str, setting: str) -> pd.DataFrame:
     chosen = predictions[(predictions["model"] == model) & (predictions["setting"] == setting)]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from alsafe.generate.backends.base import BackendUnavailable
+from alsafe.exceptions import BackendUnavailable
 
 
 def free_port() -> int:

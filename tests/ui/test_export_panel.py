@@ -119,7 +119,10 @@ def test_an_undo_in_the_widget_after_the_export_at_the_budget_says_stale_at_once
     session = FakeSession(n_rounds=1)
     session.finished = True
     panel = ExportPanel(store, tmp_path / "export", session=session)  # the budget is spent: exported at once
-    card = lambda: " ".join(str(o.get("data", {}).get("text/markdown", "")) for o in panel.card.outputs)
+
+    def card():
+        return " ".join(str(o.get("data", {}).get("text/markdown", "")) for o in panel.card.outputs)
+
     assert "Stale" not in card() and "stub card" in card()
     store.retract_label(int(store.labels()["id"].max()))
     session.changed()  # what the widget's on_change does after the undo: no round ends after the budget

@@ -13,36 +13,7 @@ from alsafe.agreement import agreement_report, cohen_kappa
 from alsafe.store import RunStore, StoreError
 from alsafe.ui.widget import LabelingWidget
 from alsafe.paper.reference import PAPER_TAXONOMY
-
-ITEMS = [f"p{i}" for i in range(5)]
-
-
-def _variation(seed, index, text, label="self-harm", status="accepted", reason=None, round=1):
-    return {"seed_id": seed, "sample_index": index, "text": text, "label": label, "relation": "same_label",
-            "backend": "replay", "model": "test", "prompt_hash": f"h-{label}", "status": status, "reason": reason,
-            "round": round}
-
-
-@pytest.fixture
-def path(tmp_path):
-    """A store with six pool items, five of them selected in round 1, and two variations of p0."""
-    path = tmp_path / "run.sqlite"
-    with RunStore.create(path, PAPER_TAXONOMY) as store:
-        store.add_items(pd.DataFrame({"id": [f"p{i}" for i in range(6)], "text": [f"text {i}" for i in range(6)]}),
-                        role="pool")
-        store.start_round(1, "cluster", pd.DataFrame({
-            "item_id": ITEMS, "cluster": [0, 1, 2, 3, 4], "score": [0.9, 0.8, 0.7, 0.6, 0.5],
-            "predicted_label": ["discard", "self-harm", "discard", "legal-advice", "discard"]}))
-        store.add_variations([_variation("p0", 0, "I want it all to stop"), _variation("p0", 1, "can't go on")])
-    return path
-
-
-@pytest.fixture
-def widget(path):
-    view = LabelingWidget(path, annotator="ann")
-    yield view
-    view.close()
-
+from tests.ui.conftest import ITEMS, variation
 
 def _press(view, key):
     """What the browser's key strip sends when ``key`` is pressed on it (a custom message naming the item shown)."""
@@ -196,7 +167,7 @@ def test_callbacks_run_off_the_ui_thread(path):
         release.wait(5)
         calls.append((item_id, label, threading.current_thread().name))
         with RunStore.open(path) as store:  # the callback's own connection
-            store.add_variations([_variation(item_id, 0, f"variation of {item_id}", label)])
+            store.add_variations([variation(item_id, 0, f"variation of {item_id}", label)])
 
     view = LabelingWidget(path, annotator="ann", on_labeled=generate, on_round_complete=lambda r: calls.append(r))
     for label in ["self-harm", "discard", "discard", "discard"]:
@@ -289,11 +260,11 @@ def test_an_undo_withdraws_the_undone_labels_variations_everywhere(widget, path)
     with RunStore.open(path) as store:
         assert (store.training_set()["origin"] == "llm").sum() == 0
         # a generation still under way for the undone label writes after the undo: it never counts
-        store.add_variations([_variation("p0", 2, "late variation of the undone label")])
+        store.add_variations([variation("p0", 2, "late variation of the undone label")])
         assert not store.variations(seed_id="p0")["current"].any()
     widget.label("discard")
     with RunStore.open(path) as store:
-        store.add_variations([_variation("p0", 0, "a not-harmful rewrite", label="discard")])
+        store.add_variations([variation("p0", 0, "a not-harmful rewrite", label="discard")])
     widget._submit("refresh", None, (), refresh="p0")
     assert widget.wait(5)
     assert [widget.review_list.waiting[v]["text"] for v in widget.pending_reviews] == ["a not-harmful rewrite"]
@@ -317,7 +288,7 @@ def test_pending_reviews_carry_over_to_the_next_round_until_reviewed(path):
             first.label(label)
         assert first.wait(5) and len(first.pending_reviews) == 2
     with RunStore.open(path) as store:
-        store.add_variations([_variation("p1", 0, "too short", label="discard", status="rejected",
+        store.add_variations([variation("p1", 0, "too short", label="discard", status="rejected",
                                          reason="too short: 9 characters")])
         store.start_round(2, "cluster", pd.DataFrame({"item_id": ["p5"], "cluster": [0], "score": [0.4],
                                                       "predicted_label": ["discard"]}))
@@ -334,7 +305,7 @@ def test_pending_reviews_carry_over_to_the_next_round_until_reviewed(path):
 
 def test_review_rows_say_the_filters_verdict_in_words_after_a_restart(path):
     with RunStore.open(path) as store:
-        store.add_variations([_variation("p0", 2, "Is this medical?", status="rejected",
+        store.add_variations([variation("p0", 2, "Is this medical?", status="rejected",
                                          reason="label gate: reads as medical-advice (p = 0.91)")])
     with LabelingWidget(path, annotator="ann") as view:
         view.label("self-harm")

@@ -10,7 +10,7 @@ import pytest
 
 from alsafe.store import RunStore
 from alsafe.ui.keys import BUSY_NOTE, KeyStrip
-from tests.ui.test_widget import _active, path, widget  # noqa: F401  (fixtures)
+from tests.ui.test_widget import _active
 
 
 def _send(view, key, item):

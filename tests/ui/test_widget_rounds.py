@@ -14,7 +14,7 @@ from alsafe.ui import session as session_module
 from alsafe.ui.reviews import MAX_REVIEW_ROWS
 from alsafe.ui.session import LabelingSession
 from alsafe.ui.widget import LabelingWidget
-from tests.ui.test_widget import ITEMS, _variation, path, widget  # noqa: F401  (fixtures)
+from tests.ui.conftest import ITEMS, variation
 
 LABELS = ["self-harm", "discard", "discard", "discard", "legal-advice"]  # the last one is the wrong one
 
@@ -43,7 +43,7 @@ def _label_round_one(path, **callbacks):
 
 def test_the_next_rounds_widget_undoes_the_last_label_of_the_round_before(path):
     with RunStore.open(path) as store:
-        store.add_variations([_variation("p4", 0, "a legal rewrite", label="legal-advice")])
+        store.add_variations([variation("p4", 0, "a legal rewrite", label="legal-advice")])
     _label_round_one(path).close()
     _next_round(path)
     with LabelingWidget(path, annotator="ann") as second:
@@ -132,7 +132,7 @@ def test_a_carried_failure_goes_once_the_items_variations_exist(path):
     first = _label_round_one(path, on_labeled=_raises(RuntimeError("down")))
     assert len(first.failures) == 5
     with RunStore.open(path) as store:  # the round's own generation step made p4's variations since
-        store.add_variations([_variation("p4", 0, "a legal rewrite", label="legal-advice")])
+        store.add_variations([variation("p4", 0, "a legal rewrite", label="legal-advice")])
     _next_round(path)
     with LabelingWidget(path, annotator="ann", failures=first.failures) as second:
         # p0 had its variations from the start, p4 has them now: both resolved
@@ -282,7 +282,7 @@ def test_a_next_round_widget_that_cannot_be_built_is_said_where_it_would_be(bare
 
 def test_accept_the_rest_accepts_only_the_rows_on_screen(path):
     with RunStore.open(path) as store:
-        store.add_variations([_variation("p1", i, f"rewrite {i}", label="discard") for i in range(12)])
+        store.add_variations([variation("p1", i, f"rewrite {i}", label="discard") for i in range(12)])
     with LabelingWidget(path, annotator="ann") as view:
         view.label("self-harm")
         view.label("discard")

@@ -15,8 +15,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
-from alsafe.exceptions import BackendUnavailable, GenerationError
-
 T = TypeVar("T")
 
 

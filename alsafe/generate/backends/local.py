@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from alsafe import config, models
-from alsafe.generate.backends.base import Backend, BackendUnavailable, Completion, Request
+from alsafe.generate.backends.base import Backend, Completion, Request
+from alsafe.exceptions import BackendUnavailable
 
 ENGINES = ("auto", "llama_cpp", "transformers")
 
