@@ -23,9 +23,10 @@ import pandas as pd
 
 from alsafe import config, report
 from alsafe.metrics import SCORE_NAMES
+from alsafe.paper.data import TRAINING_SPLITS
 
 MARKER = "results"
-APPROACHES = ("random", "topn", "coreset", "cluster")
+APPROACHES = TRAINING_SPLITS
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame | None:

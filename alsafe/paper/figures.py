@@ -98,7 +98,7 @@ def per_class_f1_plot(per_class: pd.DataFrame, model: str, setting: str = "with-
     return figure
 
 
-def plot_class_balance(table: pd.DataFrame, splits=("random", "topn", "coreset", "cluster")):
+def plot_class_balance(table: pd.DataFrame, splits=APPROACHES):
     """Grouped bars of the class counts per training split (Table 3 as a picture), std in the legend."""
     plt = _pyplot()
 

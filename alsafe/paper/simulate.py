@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from alsafe.loop import ActiveLearningLoop
 from alsafe.metrics import class_count_std, class_counts
+from alsafe.names import STRATEGIES
 from alsafe.progress import tracked
 from alsafe.report import git_commit
 from alsafe.store import ItemBatch, RunStore, plain_params
@@ -105,7 +106,7 @@ def open_simulation_store(path: str | Path, dataset: pd.DataFrame, pool_size: in
                                    items=lambda: simulation_items(dataset, pool_size, random_state, pool_mix=pool_mix))
 
 
-def run_simulation(dataset: pd.DataFrame, runs_dir: str | Path, strategies=("random", "topn", "coreset", "cluster"),
+def run_simulation(dataset: pd.DataFrame, runs_dir: str | Path, strategies=STRATEGIES,
                    seeds=(0,), generation=(False,), generator_factory: Callable | None = None,
                    pool_size: int | None = None, pool_mixes=("stratified",), progress: bool = True,
                    **loop_params) -> pd.DataFrame:
@@ -158,7 +159,7 @@ def acquired_balance(curves: pd.DataFrame) -> pd.DataFrame:
     summary = grouped.mean(numeric_only=True).drop(columns="seed")
     summary["std_sd"] = grouped["std"].std(ddof=1)  # spread over seeds of the class-count std
     summary["n_seeds"] = grouped.size()
-    order = {name: i for i, name in enumerate(POOL_MIXES + ("random", "topn", "coreset", "cluster"))}
+    order = {name: i for i, name in enumerate(POOL_MIXES + STRATEGIES)}
     summary = summary.reset_index()
     return summary.sort_values(["pool_mix", "strategy", "generation"], key=lambda c: c.map(order) if c.name != "generation"
                                else c, kind="stable").reset_index(drop=True)
