@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from alsafe import names
+from alsafe.oracles import ORACLES
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ STRATEGIES = Param(list, items=str, parse=names.parse_strategy, nonempty=True, d
 BACKEND = Param(str, parse=names.parse_backend)
 PROTOCOL = Param(str, parse=names.parse_protocol)
 PROTOCOLS = Param(list, items=str, parse=names.parse_protocol, nonempty=True, distinct=True)
-ORACLE = Param(str, choices=("simulated", "widget"))
+ORACLE = Param(str, choices=ORACLES)
 
 SCHEMAS: dict[str, dict[str, Param]] = {
     "07_your_own_data": {

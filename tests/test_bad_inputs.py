@@ -59,7 +59,7 @@ PARAMETER_CASES = [
     ("04_generation", {"BACKENDS": ["gpt"]}, "BACKENDS[0]: backend 'gpt' is not known: use one of local, openai, replay"),
     ("04_generation", {"RELATION": "contrast"}, "RELATION 'contrast' needs CONTRAST_LABEL"),
     ("04_generation", {"BACKENDS": ["openai"]}, "BACKENDS includes 'openai', which needs MODEL"),
-    ("04_generation", {"N_SEEDS": 7}, "N_SEEDS must be at most 6, not 7"),
+    ("04_generation", {"N_SEED_TITLES": 7}, "N_SEED_TITLES must be at most 6, not 7"),
     ("05_transfer_experiments", {"LEARNERS": "tfidf-lr"}, "LEARNERS must be a list, not 'tfidf-lr'"),
     ("05_transfer_experiments", {"SETTINGS": ["with_llm"]}, "SETTINGS[0] must be one of baseline, without-llm, with-llm"),
     ("05_transfer_experiments", {"PROTOCOLS": ["steps-0"]}, "PROTOCOLS[0]: protocol must be 'steps-<N>' or 'epochs-<N>'"),

@@ -12,7 +12,7 @@ from alsafe.parameters import (BACKEND, COUNT, NAME, ORACLE, PROTOCOL, PROTOCOLS
                                Param, check_schema, loop_rules)
 from alsafe.paper.data import TRAINING_SPLITS
 from alsafe.paper.experiments import SETTINGS
-from alsafe.paper.reference import PAPER_MODELS
+from alsafe.paper.reference import PAPER_MODELS, PAPER_TAXONOMY
 from alsafe.paper.replay import PAPER_BACKENDS
 from alsafe.paper.simulate import PAPER_TEST_TITLES, POOL_MIXES, SKEWED_POOL, STRATIFIED_POOL
 
@@ -21,7 +21,7 @@ PAPER_LEARNERS = Param(list, items=str, parse=partial(names.parse_learner, hub_n
                        distinct=True)
 PAPER_BACKEND_NAMES = Param(list, items=str, parse=partial(names.parse_backend, extra=PAPER_BACKENDS), nonempty=True,
                             distinct=True)
-SPLIT = Param(str, choices=TRAINING_SPLITS)
+APPROACH = Param(str, choices=TRAINING_SPLITS)  # one of the paper's training splits (a list of them: APPROACHES)
 
 SCHEMAS: dict[str, dict[str, Param]] = {
     "01_data_collection": {
@@ -43,9 +43,10 @@ SCHEMAS: dict[str, dict[str, Param]] = {
         "RUNS_DIR": NAME, "WIDGET_RUN": NAME, "ANNOTATOR": NAME,
     },
     "04_generation": {
-        "SEED": SEED, "BACKENDS": PAPER_BACKEND_NAMES, "SPLIT": SPLIT, "N_SEEDS": Param(int, low=1, high=6),
-        "N_VARIATIONS": COUNT, "MODEL": TEXT, "BASE_URL": TEXT, "RELATION": Param(str, choices=("same_label", "contrast")),
-        "CONTRAST_LABEL": TEXT, "GATE_LEARNER": Param(str, parse=names.parse_learner, optional=True), "RUN": NAME,
+        "SEED": SEED, "BACKENDS": PAPER_BACKEND_NAMES, "APPROACH": APPROACH,
+        "N_SEED_TITLES": Param(int, low=1, high=len(PAPER_TAXONOMY.names)), "N_VARIATIONS": COUNT, "MODEL": TEXT,
+        "BASE_URL": TEXT, "RELATION": Param(str, choices=("same_label", "contrast")), "CONTRAST_LABEL": TEXT,
+        "GATE_LEARNER": Param(str, parse=names.parse_learner, optional=True), "RUN": NAME,
     },
     "05_transfer_experiments": {
         "SEED": SEED, "LEARNERS": PAPER_LEARNERS,
@@ -64,6 +65,7 @@ RENAMED: dict[str, dict[str, tuple[str, str]]] = {
     "03_active_learning_loop": {"GENERATION_BACKEND": ("BACKEND", "BACKEND: local"),
                                 "GENERATION_MODEL": ("MODEL", "MODEL: gpt-4o-mini"),
                                 "BATCH_SIZE": ("ROUND_SIZE", "ROUND_SIZE: 20")},
+    "04_generation": {"SPLIT": ("APPROACH", "APPROACH: cluster"), "N_SEEDS": ("N_SEED_TITLES", "N_SEED_TITLES: 6")},
     "05_transfer_experiments": {"MODELS": ("LEARNERS", "LEARNERS: [tfidf-lr, embedding-lr]"),
                                 "BATCH_SIZE": ("TRAIN_BATCH_SIZE", "TRAIN_BATCH_SIZE: 16")},
 }
@@ -76,7 +78,9 @@ def _simulated_pool(values: dict) -> int:
 
 def _rules_02(values: dict) -> list[str]:
     pool = values["POOL_SIZE"] or STRATIFIED_POOL
-    return [f"N_CLUSTERS ({values['N_CLUSTERS']}) exceeds the {pool} titles of the pool."] if values["N_CLUSTERS"] > pool else []
+    if values["N_CLUSTERS"] > pool:
+        return [f"N_CLUSTERS ({values['N_CLUSTERS']}) exceeds the {pool} titles of the pool."]
+    return []
 
 
 def _rules_03(values: dict) -> list[str]:
