@@ -5,11 +5,11 @@ A params file (``params/*.yaml``) names the notebooks it runs, in order, and the
     description: quick default
     notebooks:
       - notebook: 02_bootstrap.ipynb
-        parameters: {SEED: 0, MODELS: [tfidf-lr]}
+        parameters: {SEED: 0, LEARNER: tfidf-lr}
 
 Every parameter is checked before anything runs: against the notebook's ``parameters`` cell (an
 unknown name is an error, not papermill's warning), then, with the cell's defaults filled in,
-against the notebook's schema in :mod:`alsafe.parameters` (types, ranges, cross-constraints); all
+against the notebook's schema (:mod:`alsafe.paper.schemas` for 01-06, :mod:`alsafe.parameters` for 07) (types, ranges, cross-constraints); all
 problems of a params file are reported at once. Executed copies go to ``outputs/``; a failed
 notebook stops the run, names the cell, and keeps its executed copy for inspection.
 
